@@ -1,0 +1,43 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unveil.data.paths import DATA_ENV, DEFAULT_ROOT
+
+
+def _shared_root() -> Path:
+    return Path(os.environ.get(DATA_ENV) or DEFAULT_ROOT)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The shared data folder; tests that need it skip with a clear message when it is absent."""
+    root = _shared_root()
+    if not (root / "faces" / "utkface" / "splits").is_dir():
+        pytest.skip(f"shared data not found at {root} (set {DATA_ENV} to ../shared/data)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def astronaut_face() -> np.ndarray:
+    """A 256x256 face crop from scikit-image's astronaut (ships with the package)."""
+    from skimage import data
+
+    from unveil.data.faces import resize
+
+    return resize(data.astronaut()[20:240, 130:350], 256)
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    from unveil.cli import main
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

@@ -1,0 +1,105 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unveil.cli import app
+
+COMMANDS = ["models", "inpaint", "eval", "eval-verify", "masks", "demo", "bench"]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_every_command_has_help(run_cli, cmd):
+    code, out, _ = run_cli(cmd, "--help")
+    assert code == 0 and "Usage" in out
+
+
+def test_help_lists_every_command(run_cli):
+    names = {c.name for c in app.registered_commands}
+    assert set(COMMANDS) == names
+
+
+def test_eval_on_8_real_faces_writes_every_metric(run_cli, data_root, tmp_path):
+    code, out, err = run_cli("eval", "--model", "telea", "--limit", "8", "--size", "128",
+                             "--masks", "nvidia", "--data", data_root, "--out", tmp_path / "ev")
+    assert code == 0, err
+    res = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    allrow = res["summary"]["all"]
+    assert allrow["n"] == 8
+    for k in ("psnr", "ssim", "l1", "psnr_hole", "ssim_hole", "l1_hole", "lpips", "identity", "ms"):
+        assert allrow[k] is not None, k
+    assert 15 < allrow["psnr"] < 50 and 0.5 < allrow["ssim"] <= 1
+    assert allrow["psnr_hole"] < allrow["psnr"]  # the hole is where the errors are
+    assert res["fd_alexnet"] is not None and "not Inception" in res["fd_alexnet_note"].replace("NOT", "not")
+    assert len(res["per_image"]) == 8
+    assert (tmp_path / "ev" / "grid.png").exists() and "| all | 8 |" in out
+    assert Image.open(tmp_path / "ev" / "grid.png").size[1] >= 8 * 128
+
+
+def test_eval_verify_on_a_few_pairs(run_cli, data_root, tmp_path):
+    code, out, err = run_cli("eval-verify", "--limit", "4", "--data", data_root, "--out", tmp_path)
+    assert code == 0, err
+    res = json.loads((tmp_path / "verify.json").read_text())
+    assert res["pairs"] == 12 and res["folds"] == 3
+    for c in ("original", "masked", "restored"):
+        assert 0 <= res["conditions"][c]["accuracy"] <= 1
+    assert res["conditions"]["original"]["accuracy"] >= 0.75
+
+
+def test_inpaint_command_and_its_errors(run_cli, tmp_path, astronaut_face):
+    img, msk = tmp_path / "face.png", tmp_path / "mask.png"
+    Image.fromarray(astronaut_face).save(img)
+    m = np.zeros(astronaut_face.shape[:2], np.uint8)
+    m[150:200, 80:180] = 255
+    Image.fromarray(m).save(msk)
+    code, _, err = run_cli("inpaint", img, "--mask", msk, "-o", tmp_path / "out.png", "--model", "telea")
+    assert code == 0, err
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert np.array_equal(out[m == 0], astronaut_face[m == 0])
+
+    Image.fromarray(m[:100]).save(tmp_path / "small.png")
+    code, _, err = run_cli("inpaint", img, "--mask", tmp_path / "small.png", "-o", tmp_path / "o2.png")
+    assert code == 2 and "same size" in err
+    (tmp_path / "notes.txt").write_text("hello")
+    code, _, err = run_cli("inpaint", tmp_path / "notes.txt", "--mask", msk, "-o", tmp_path / "o3.png")
+    assert code == 2 and "not an image" in err
+    Image.fromarray(np.zeros_like(m)).save(tmp_path / "empty.png")
+    code, _, err = run_cli("inpaint", img, "--mask", tmp_path / "empty.png", "-o", tmp_path / "o4.png")
+    assert code == 2 and "empty" in err
+    code, _, err = run_cli("inpaint", img, "--mask", msk, "-o", img)
+    assert code == 2 and "overwrite" in err
+
+
+def test_missing_data_root_exits_2_without_traceback(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "unveil", "eval", "--limit", "2", "--data",
+                        str(tmp_path / "nowhere")], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "UNVEIL_DATA" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_masks_command_writes_sheet_and_manifest(run_cli, tmp_path):
+    code, _, err = run_cli("masks", "--source", "freeform:thin", "--n", "7", "--size", "64", "-o", tmp_path)
+    assert code == 0, err
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    assert len(man["masks"]) == 7 and (tmp_path / "sheet.png").exists()
+    assert [m["bin"] for m in man["masks"][:6]] == ["00-10", "10-20", "20-30", "30-40", "40-50", "50-60"]
+
+
+def test_demo_restores_the_astronaut(run_cli, tmp_path):
+    code, out, err = run_cli("demo", "--out", tmp_path)
+    assert code == 0, err
+    masked = np.asarray(Image.open(tmp_path / "astronaut_masked.png"))
+    restored = np.asarray(Image.open(tmp_path / "astronaut_restored.png"))
+    hole = np.asarray(Image.open(tmp_path / "astronaut_mask.png")) > 127
+    from skimage import data
+
+    truth = data.astronaut()
+    assert 0.005 < hole.mean() < 0.1
+    assert np.array_equal(restored[~hole], masked[~hole])
+    # restoring beats keeping the drawn mask, measured against the real face
+    err_restored = np.abs(restored[hole].astype(int) - truth[hole]).mean()
+    err_masked = np.abs(masked[hole].astype(int) - truth[hole]).mean()
+    assert err_restored < err_masked

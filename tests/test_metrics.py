@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
+
+from unveil.eval.metrics import PSNR_CAP, l1, psnr, ssim
+
+
+def test_psnr_and_l1_hand_computed():
+    a = np.zeros((8, 8, 3))
+    b = np.full((8, 8, 3), 0.1)
+    assert psnr(a, b) == pytest.approx(20.0)  # MSE 0.01 -> 10*log10(100)
+    assert l1(a, b) == pytest.approx(0.1)
+    # uint8: a difference of 51 everywhere is 0.2 -> MSE 0.04 -> 13.979 dB
+    u = np.zeros((4, 4, 3), np.uint8)
+    v = np.full((4, 4, 3), 51, np.uint8)
+    assert psnr(u, v) == pytest.approx(10 * np.log10(1 / 0.04))
+    assert l1(u, v) == pytest.approx(0.2)
+    assert psnr(u, u) == PSNR_CAP
+
+
+def test_hole_metrics_only_look_inside_the_hole():
+    a = np.zeros((6, 6, 3))
+    b = a.copy()
+    mask = np.zeros((6, 6), bool)
+    mask[:2] = True
+    b[:2] = 0.5  # error only inside the hole
+    assert l1(a, b, mask) == pytest.approx(0.5)
+    assert l1(a, b) == pytest.approx(0.5 * 12 / 36)
+    assert psnr(a, b, mask) == pytest.approx(10 * np.log10(1 / 0.25))
+    with pytest.raises(ValueError):
+        l1(a, b, np.zeros((6, 6), bool))
+
+
+def test_ssim_of_constant_images_matches_formula():
+    # two flat images: variances and covariance are 0, so SSIM = (2ab + C1) / (a^2 + b^2 + C1)
+    x, y, c1 = 0.2, 0.6, 0.01 ** 2
+    a = np.full((32, 32, 3), x)
+    b = np.full((32, 32, 3), y)
+    assert ssim(a, b) == pytest.approx((2 * x * y + c1) / (x * x + y * y + c1), rel=1e-9)
+    assert ssim(a, a) == pytest.approx(1.0)
+
+
+def test_ssim_matches_skimage_on_a_real_image(astronaut_face):
+    rng = np.random.default_rng(0)
+    noisy = np.clip(astronaut_face + rng.normal(0, 20, astronaut_face.shape), 0, 255).astype(np.uint8)
+    ref = structural_similarity(astronaut_face, noisy, channel_axis=-1, gaussian_weights=True,
+                                sigma=1.5, use_sample_covariance=False, data_range=255)
+    assert ssim(astronaut_face, noisy) == pytest.approx(ref, abs=1e-9)
+    mask = np.zeros(astronaut_face.shape[:2], bool)
+    mask[100:150, 60:200] = True
+    assert 0 < ssim(astronaut_face, noisy, mask) < 1

@@ -1,0 +1,5 @@
+import sys
+
+from unveil.cli import main
+
+sys.exit(main())

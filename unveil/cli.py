@@ -1,0 +1,186 @@
+"""The ``unveil`` command line. Every command has ``--help``; bad input exits 2 with a message."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from unveil.errors import UnveilError
+
+app = typer.Typer(
+    name="unveil",
+    help="Find what hides a face and restore the face beneath.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+DataOpt = typer.Option(None, "--data", help="Data root (default: $UNVEIL_DATA, else ../shared/data).")
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the registered models."""
+    from unveil import models
+
+    best = models.best()
+    for name in models.available(None):
+        i = models.info(name)
+        star = " (default)" if name == best else ""
+        typer.echo(f"{name:<16} {i.kind:<10} {i.summary}{star}")
+
+
+@app.command("inpaint")
+def inpaint_cmd(
+    image: Path = typer.Argument(..., help="Face image (aligned crop, any size)."),
+    mask: Path = typer.Option(..., "--mask", "-m", help="Mask image of the same size, white = hole."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file (.png, .jpg, .webp)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name (default: the best registered)."),
+) -> None:
+    """Fill the white part of MASK in IMAGE with a registered model."""
+    from unveil import models
+    from unveil.io import read_image, read_mask, write_image
+
+    img = read_image(image)
+    m = read_mask(mask, img.shape[:2])
+    if not m.any():
+        raise UnveilError(f"{mask}: the mask is empty (no white pixel), nothing to inpaint")
+    name = model or models.best()
+    out = models.load(name).inpaint(img, m)
+    write_image(output, out, protect=(image, mask))
+    typer.echo(f"{name}: wrote {output}")
+
+
+@app.command("eval")
+def eval_cmd(
+    model: str = typer.Option("telea", "--model", help="Registered model name."),
+    faces: str = typer.Option("utkface", "--faces", help="utkface, lfw, or a folder of aligned faces."),
+    split: str = typer.Option("test", "--split", help="UTKFace split: train, val, test."),
+    masks: str = typer.Option("nvidia", "--masks",
+                              help="nvidia[:BIN], freeform[:thin|medium|thick], facemask, or a folder."),
+    size: int = typer.Option(256, "--size", help="Working size in pixels (square crops)."),
+    limit: Optional[int] = typer.Option(200, "--limit", help="At most this many faces (0 = all)."),
+    lpips: bool = typer.Option(True, "--lpips/--no-lpips", help="LPIPS (AlexNet) and FD-AlexNet."),
+    identity: bool = typer.Option(True, "--identity/--no-identity", help="dlib identity distance."),
+    grid: int = typer.Option(8, "--grid", help="Rows in grid.png (input, mask, output, truth)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of procedural masks."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval/NAME)."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """Score a model: PSNR, SSIM, L1 (whole and hole), LPIPS, identity, per hole-ratio bin."""
+    from unveil.eval.harness import EvalConfig, run_eval
+
+    cfg = EvalConfig(model=model, faces=faces, split=split, masks=masks, size=size,
+                     limit=limit or None, seed=seed, lpips=lpips, identity=identity, grid=grid,
+                     data=str(data) if data else None, out=str(out) if out else None)
+    r = run_eval(cfg)
+    typer.echo(r["table"])
+    typer.echo(f"wrote {r['out_dir']}/metrics.json, table.md, grid.png")
+
+
+@app.command("eval-verify")
+def eval_verify_cmd(
+    model: str = typer.Option("telea", "--model", help="Registered model name."),
+    masks: str = typer.Option("facemask", "--masks", help="Hole on the probe face (see `eval --help`)."),
+    size: int = typer.Option(256, "--size", help="Working size in pixels."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Pairs file (default faces/lfw/pairs.txt)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Pairs per fold (half matched, half not)."),
+    threshold: float = typer.Option(0.6, "--threshold", help="Same person when distance < this."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/verify/NAME)."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """LFW verification accuracy for original, masked and restored probe faces."""
+    from unveil.eval.verify import VerifyConfig, run_verify
+
+    r = run_verify(VerifyConfig(model=model, masks=masks, size=size,
+                                pairs=str(pairs) if pairs else None, limit=limit,
+                                threshold=threshold, data=str(data) if data else None,
+                                out=str(out) if out else None))
+    typer.echo(r["table"])
+    typer.echo(f"wrote {r['out_dir']}/verify.json, table.md, grid.png")
+
+
+@app.command("masks")
+def masks_cmd(
+    source: str = typer.Option("freeform", "--source",
+                               help="nvidia[:BIN], freeform[:thin|medium|thick], facemask, or a folder."),
+    n: int = typer.Option(12, "--n", help="How many masks."),
+    size: int = typer.Option(256, "--size", help="Mask side in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Seed (procedural sources)."),
+    out: Path = typer.Option(Path("runs/masks"), "--out", "-o", help="Output folder."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """Write masks from a mask source (PNG, white = hole) with a manifest and a contact sheet."""
+    import numpy as np
+
+    from unveil.eval.report import image_grid
+    from unveil.io import write_image, write_json
+    from unveil.masks import hole_ratio, mask_source
+
+    if n < 1:
+        raise UnveilError("--n must be at least 1")
+    src = mask_source(source, str(data) if data else None, seed)
+    rows, manifest = [], []
+    for i in range(n):
+        m, b = src(i, size)
+        write_image(out / f"{i:05d}.png", m)
+        manifest.append({"file": f"{i:05d}.png", "bin": b, "hole_ratio": hole_ratio(m)})
+        rows.append(m)
+    per_row = 6
+    sheet = [rows[i:i + per_row] for i in range(0, n, per_row)]
+    if len(sheet[-1]) < per_row:
+        sheet[-1] = sheet[-1] + [np.zeros_like(rows[0])] * (per_row - len(sheet[-1]))
+    write_image(out / "sheet.png", image_grid(sheet))
+    write_json(out / "manifest.json", {"source": source, "size": size, "seed": seed, "masks": manifest})
+    typer.echo(f"wrote {n} masks, manifest.json and sheet.png to {out}")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model (default: the best registered)."),
+) -> None:
+    """Restore a built-in example: scikit-image's astronaut wearing a face mask unveil draws."""
+    from unveil.demo import run_demo
+
+    for line in run_demo(out, model):
+        typer.echo(line)
+
+
+@app.command("bench")
+def bench_cmd(
+    out: Path = typer.Option(Path("bench"), "--out", "-o", help="Folder for results.json and results.md."),
+    limit: int = typer.Option(200, "--limit", help="UTKFace test faces for the quality rows."),
+    repeats: int = typer.Option(7, "--repeats", help="Timed runs per size (the median is reported)."),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated names (default all)."),
+    readme: bool = typer.Option(True, "--readme/--no-readme", help="Update the table in README.md."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """Speed (ms per image at 128/256/512) and quality of every registered model."""
+    from unveil.eval.bench import BenchConfig, run_bench
+
+    cfg = BenchConfig(out=str(out), limit=limit, repeats=repeats,
+                      models=[m.strip() for m in models.split(",")] if models else None,
+                      readme=readme, data=str(data) if data else None)
+    typer.echo(run_bench(cfg))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app; UnveilError becomes a one-line message and exit code 2."""
+    try:
+        app(args=argv, prog_name="unveil")
+    except UnveilError as e:
+        typer.echo(f"unveil: error: {e}", err=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        typer.echo("unveil: interrupted", err=True)
+        return 130
+    except SystemExit as e:  # typer's standalone mode ends with SystemExit (0, or 2 on usage errors)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The evaluation harness behind ``unveil eval``.
+
+For a model, a face source and a mask source, every face is cropped (aligned) at ``size``, its hole
+blanked, inpainted, and scored against the truth: PSNR/SSIM/L1 on the whole image and inside the
+hole, LPIPS (AlexNet), and the dlib identity distance; per hole-ratio bin, as the mean over the
+10-60 % bins, and overall; plus a Frechet distance on AlexNet features (``fd_alexnet``, not FID).
+Writes ``metrics.json``, ``table.md`` and ``grid.png`` (input, mask, output, truth).
+"""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from unveil import __version__
+from unveil.data import face_records, load_face
+from unveil.errors import UnveilError
+from unveil.eval import metrics as M
+from unveil.eval.report import image_grid, metrics_table
+from unveil.io import write_image, write_json, write_text
+from unveil.masks import BINS, hole_ratio, mask_source
+from unveil.models import load as load_model
+
+PER_IMAGE_KEYS = ("psnr", "ssim", "l1", "psnr_hole", "ssim_hole", "l1_hole", "lpips", "identity", "ms")
+MID_BINS = ("10-20", "20-30", "30-40", "40-50", "50-60")
+MID_LABEL = "10-60 (mean of bins)"
+
+
+@dataclass
+class EvalConfig:
+    model: str = "telea"
+    faces: str = "utkface"  # utkface, lfw, or a folder of aligned faces
+    split: str = "test"
+    masks: str = "nvidia"  # see unveil.masks.mask_source
+    size: int = 256
+    limit: int | None = 200
+    seed: int = 0
+    lpips: bool = True
+    identity: bool = True
+    grid: int = 8
+    batch: int = 8
+    data: str | None = None
+    out: str | None = None
+    model_kwargs: dict = field(default_factory=dict)
+
+    def run_name(self) -> str:
+        faces = Path(self.faces).name if self.faces not in ("utkface", "lfw") else self.faces
+        split = f"-{self.split}" if self.faces == "utkface" else ""
+        masks = Path(self.masks).name if Path(self.masks).is_dir() else self.masks.replace(":", "-")
+        return f"{self.model}-{faces}{split}-{masks}-{self.size}"
+
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("runs") / "eval" / self.run_name()
+
+
+def blank_hole(image: np.ndarray, mask: np.ndarray, value: int = 0) -> np.ndarray:
+    """What a model sees: the hole's pixels replaced, so no truth leaks into the input."""
+    out = image.copy()
+    out[mask] = value
+    return out
+
+
+def _mean(rows: list[dict], key: str):
+    vals = [r[key] for r in rows if r.get(key) is not None and np.isfinite(r[key])]
+    return float(np.mean(vals)) if vals else None
+
+
+def aggregate(per_image: list[dict]) -> dict[str, dict]:
+    """Per-bin means, the mean over the 10-60 % bins, and the overall mean."""
+    out: dict[str, dict] = {}
+    bins = [b for b in list(BINS) + ["60-100"] if any(r["bin"] == b for r in per_image)]
+    for b in bins:
+        rows = [r for r in per_image if r["bin"] == b]
+        out[b] = {"n": len(rows), **{k: _mean(rows, k) for k in PER_IMAGE_KEYS}}
+    mids = [out[b] for b in MID_BINS if b in out]
+    if len(mids) > 1:
+        out[MID_LABEL] = {"n": sum(m["n"] for m in mids),
+                          **{k: _mean(mids, k) for k in PER_IMAGE_KEYS}}
+    out["all"] = {"n": len(per_image), **{k: _mean(per_image, k) for k in PER_IMAGE_KEYS}}
+    return out
+
+
+def run_eval(cfg: EvalConfig, progress: bool = True) -> dict:
+    if cfg.size < 32 or cfg.size > 2048:
+        raise UnveilError(f"--size {cfg.size} is out of range (32-2048)")
+    records = face_records(cfg.faces, cfg.split, cfg.data)
+    if cfg.limit is not None:
+        records = records[: cfg.limit]
+    if not records:
+        raise UnveilError("no faces to evaluate")
+    masks = mask_source(cfg.masks, cfg.data, cfg.seed)
+    model = load_model(cfg.model, **cfg.model_kwargs)
+    lp = embedder = None
+    if cfg.lpips:
+        from unveil.eval.lpips import get_lpips
+        lp = get_lpips("alex")
+    if cfg.identity:
+        from unveil.eval.identity import get_embedder
+        embedder = get_embedder()
+
+    out_dir = cfg.out_dir()
+    per_image, grid_rows, feats_out, feats_true = [], [], [], []
+    bar = tqdm(total=len(records), desc=f"eval {cfg.model}", unit="img", disable=not progress,
+               file=sys.stderr)
+    for start in range(0, len(records), cfg.batch):
+        chunk = records[start:start + cfg.batch]
+        truths = [load_face(r, cfg.size) for r in chunk]
+        mbs = [masks(start + j, cfg.size) for j in range(len(chunk))]
+        inputs = [blank_hole(t, m) for t, (m, _) in zip(truths, mbs)]
+        t0 = time.perf_counter()
+        outputs = model.inpaint_batch(inputs, [m for m, _ in mbs])
+        ms = (time.perf_counter() - t0) * 1000 / len(chunk)
+        lps = lp.distance(np.stack(outputs), np.stack(truths)) if lp is not None else [None] * len(chunk)
+        if lp is not None:
+            feats_out.append(lp.pooled_features(np.stack(outputs)))
+            feats_true.append(lp.pooled_features(np.stack(truths)))
+        for j, (rec, truth, out, (mask, b)) in enumerate(zip(chunk, truths, outputs, mbs)):
+            row = {
+                "index": start + j, "path": str(rec.path), "bin": b, "hole_ratio": hole_ratio(mask),
+                "psnr": M.psnr(out, truth), "ssim": M.ssim(out, truth), "l1": M.l1(out, truth),
+                "ms": ms, "lpips": None if lps[j] is None else float(lps[j]),
+                "identity": None, "identity_detected": None,
+            }
+            if mask.any():
+                row.update(psnr_hole=M.psnr(out, truth, mask), ssim_hole=M.ssim(out, truth, mask),
+                           l1_hole=M.l1(out, truth, mask))
+            if embedder is not None:
+                row["identity"], row["identity_detected"] = embedder.identity_distance(out, truth)
+            per_image.append(row)
+            if len(grid_rows) < cfg.grid:
+                grid_rows.append([blank_hole(truth, mask, 255), mask, out, truth])
+        bar.update(len(chunk))
+    bar.close()
+
+    summary = aggregate(per_image)
+    fd = None
+    if feats_out:
+        from unveil.eval.lpips import frechet_distance
+        fd = frechet_distance(np.concatenate(feats_out), np.concatenate(feats_true))
+    detected = [r["identity_detected"] for r in per_image if r["identity_detected"] is not None]
+    result = {
+        "config": asdict(cfg),
+        "model": cfg.model,
+        "summary": summary,
+        "fd_alexnet": fd,
+        "fd_alexnet_note": "Frechet distance on AlexNet conv5 pooled features (ImageNet weights); "
+                           "NOT Inception FID, not comparable with published FID numbers",
+        "identity_face_found": (float(np.mean(detected)) if detected else None),
+        "metrics_note": M.__doc__.split("Conventions", 1)[-1].strip(),
+        "environment": {"unveil": __version__, "python": platform.python_version(),
+                        "machine": platform.machine(), "processor": platform.processor()},
+        "per_image": per_image,
+    }
+    table = metrics_table(summary)
+    header = (f"**{cfg.model}** on {cfg.faces}{'/' + cfg.split if cfg.faces == 'utkface' else ''}, "
+              f"masks `{cfg.masks}`, {cfg.size} px, {len(per_image)} faces"
+              + (f"; FD-AlexNet (not FID) {fd:.2f}" if fd is not None and np.isfinite(fd) else "")
+              + "\n\n")
+    write_json(out_dir / "metrics.json", result)
+    write_text(out_dir / "table.md", header + table)
+    if grid_rows:
+        write_image(out_dir / "grid.png", image_grid(grid_rows, ["input", "mask", "output", "truth"]))
+    result["table"] = header + table
+    result["out_dir"] = str(out_dir)
+    return result

@@ -1,0 +1,84 @@
+"""Pixel metrics on uint8 or [0, 1] float images: PSNR, SSIM, L1, whole image or inside a hole.
+
+Conventions (the usual ones in face inpainting papers, stated so numbers can be compared):
+- images are scaled to [0, 1] (uint8 / 255); data range 1;
+- PSNR = 10 log10(1 / MSE) over all pixels and channels (of the hole only, with ``mask``); an exact
+  match is capped at 100 dB so averages stay finite;
+- SSIM is Wang et al. (2004): Gaussian window sigma 1.5 (11x11), K1 = 0.01, K2 = 0.03, computed per
+  RGB channel and averaged, borders of 5 px left out, as skimage's ``structural_similarity`` with
+  ``gaussian_weights=True, use_sample_covariance=False``; inside a hole it is the mean of the SSIM
+  map over hole pixels;
+- L1 is the mean absolute error on the [0, 1] scale.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+PSNR_CAP = 100.0
+_SIGMA, _TRUNCATE, _PAD = 1.5, 3.5, 5  # window radius int(3.5 * 1.5 + 0.5) = 5 -> 11x11
+
+
+def as_float(img: np.ndarray) -> np.ndarray:
+    a = np.asarray(img)
+    if a.dtype == np.uint8:
+        return a.astype(np.float64) / 255.0
+    return a.astype(np.float64)
+
+
+def _check(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None):
+    a, b = as_float(a), as_float(b)
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+    if mask is not None:
+        mask = np.asarray(mask, bool)
+        if mask.shape != a.shape[:2]:
+            raise ValueError(f"mask shape {mask.shape} does not match image {a.shape[:2]}")
+        if not mask.any():
+            raise ValueError("mask selects no pixel")
+    return a, b, mask
+
+
+def _select(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return x if mask is None else x[mask]
+
+
+def mse(a, b, mask=None) -> float:
+    a, b, mask = _check(a, b, mask)
+    return float(np.mean(_select((a - b) ** 2, mask)))
+
+
+def psnr(a, b, mask=None) -> float:
+    m = mse(a, b, mask)
+    return PSNR_CAP if m <= 10 ** (-PSNR_CAP / 10) else float(10 * np.log10(1.0 / m))
+
+
+def l1(a, b, mask=None) -> float:
+    a, b, mask = _check(a, b, mask)
+    return float(np.mean(_select(np.abs(a - b), mask)))
+
+
+def ssim_map(a, b) -> np.ndarray:
+    """Per-pixel SSIM (HxW, averaged over channels)."""
+    a, b, _ = _check(a, b, None)
+    if a.ndim == 2:
+        a, b = a[..., None], b[..., None]
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    f = lambda x: gaussian_filter(x, _SIGMA, truncate=_TRUNCATE, mode="reflect")  # noqa: E731
+    maps = []
+    for c in range(a.shape[2]):
+        x, y = a[..., c], b[..., c]
+        mx, my = f(x), f(y)
+        vx, vy, cxy = f(x * x) - mx * mx, f(y * y) - my * my, f(x * y) - mx * my
+        maps.append(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2)))
+    return np.mean(maps, axis=0)
+
+
+def ssim(a, b, mask=None) -> float:
+    """Mean SSIM over the image interior (5 px border left out), or over the hole's pixels."""
+    a, b, mask = _check(a, b, mask)
+    m = ssim_map(a, b)
+    inner = np.zeros(m.shape, bool)
+    inner[_PAD:-_PAD, _PAD:-_PAD] = True
+    sel = inner if mask is None else (mask & inner if (mask & inner).any() else mask)
+    return float(m[sel].mean())

@@ -1,0 +1,146 @@
+"""Reading and writing images and masks with clear errors, and atomic writes.
+
+Every image that enters unveil goes through :func:`read_image`: EXIF orientation is applied,
+grayscale and palette images become RGB, alpha is composited over white, and files that are not
+images, truncated, empty or too large are refused with an :class:`UnveilError`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from unveil.errors import UnveilError
+
+#: Largest image accepted, in pixels (about 16k x 10k). Larger files are refused before decoding.
+MAX_PIXELS = 160_000_000
+MIN_SIDE = 2
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    p = Path(path)
+    if not p.exists():
+        raise UnveilError(f"{p}: no such file")
+    if p.is_dir():
+        raise UnveilError(f"{p}: is a folder, not an image file")
+    if p.stat().st_size == 0:
+        raise UnveilError(f"{p}: the file is empty")
+    try:
+        im = Image.open(p)
+    except UnidentifiedImageError:
+        raise UnveilError(f"{p}: not an image (PIL cannot identify the format)") from None
+    except Image.DecompressionBombError:
+        raise UnveilError(f"{p}: image is too large (limit {MAX_PIXELS:,} pixels)") from None
+    except OSError as e:
+        raise UnveilError(f"{p}: cannot read the image, it is damaged or truncated ({e})") from None
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        raise UnveilError(f"{p}: image is too large ({w}x{h}; limit {MAX_PIXELS:,} pixels)")
+    if min(w, h) < MIN_SIDE:
+        raise UnveilError(f"{p}: image is too small ({w}x{h})")
+    try:
+        im.load()
+    except (OSError, SyntaxError) as e:
+        raise UnveilError(f"{p}: image is damaged or truncated ({e})") from None
+    return im
+
+
+def to_rgb(im: Image.Image) -> np.ndarray:
+    """PIL image (any mode, EXIF orientation applied) -> uint8 HxWx3 RGB; alpha over white."""
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if arr.max() > 255 else 255.0
+        return np.repeat((arr / hi * 255).round().astype(np.uint8)[..., None], 3, axis=2)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 HxWx3 RGB (EXIF-rotated). Raises UnveilError on bad input."""
+    with _open(path) as im:
+        return to_rgb(im)
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a mask image as bool HxW (True = hole: any pixel brighter than mid-grey, or opaque
+    where the file has alpha). With ``shape`` (H, W), a mask of another size is refused."""
+    with _open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("RGBA", "LA"):
+            arr = np.asarray(im.getchannel("A")) > 127
+        else:
+            arr = np.asarray(im.convert("L")) > 127
+    if shape is not None and arr.shape != tuple(shape):
+        raise UnveilError(
+            f"{path}: mask is {arr.shape[1]}x{arr.shape[0]} but the image is "
+            f"{shape[1]}x{shape[0]}; give a mask of the same size"
+        )
+    return arr
+
+
+def _atomic(path: str | os.PathLike, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, protect: tuple = ()) -> Path:
+    """Write uint8 RGB (HxWx3) or a mask (HxW bool/uint8) atomically. The format follows the
+    suffix (.png, .jpg, .webp). Refuses to overwrite any path in ``protect`` (the inputs)."""
+    path = Path(path)
+    for p in protect:
+        if Path(p).exists() and path.exists() and path.resolve() == Path(p).resolve():
+            raise UnveilError(f"{path}: refusing to overwrite an input file")
+    arr = np.asarray(image)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    if arr.dtype != np.uint8:
+        raise UnveilError(f"write_image expects uint8 or bool, got {arr.dtype}")
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}.get(path.suffix.lower())
+    if fmt is None:
+        raise UnveilError(f"{path}: unknown output format (use .png, .jpg or .webp)")
+    kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    return _atomic(path, lambda tmp: Image.fromarray(arr).save(tmp, format=fmt, **kwargs))
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write text atomically."""
+    return _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Write JSON atomically (indented, NaN written as null)."""
+    return write_text(path, json.dumps(_clean(obj), indent=2) + "\n")
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if not np.isfinite(f) else f
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
