@@ -71,6 +71,9 @@ def test_inpaint_command_and_its_errors(run_cli, tmp_path, astronaut_face):
     assert code == 2 and "empty" in err
     code, _, err = run_cli("inpaint", img, "--mask", msk, "-o", img)
     assert code == 2 and "overwrite" in err
+    Image.new("RGB", (5000, 40)).save(tmp_path / "wide.png")
+    code, _, err = run_cli("inpaint", tmp_path / "wide.png", "--mask", msk, "-o", tmp_path / "o5.png")
+    assert code == 2 and "too large" in err
 
 
 def test_missing_data_root_exits_2_without_traceback(tmp_path):

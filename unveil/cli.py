@@ -17,6 +17,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+#: `unveil inpaint` works on the whole image it is given; beyond this, crop the face first.
+MAX_INPAINT_SIDE = 4096
+
 DataOpt = typer.Option(None, "--data", help="Data root (default: $UNVEIL_DATA, else ../shared/data).")
 
 
@@ -44,6 +47,10 @@ def inpaint_cmd(
     from unveil.io import read_image, read_mask, write_image
 
     img = read_image(image)
+    if max(img.shape[:2]) > MAX_INPAINT_SIDE:
+        raise UnveilError(
+            f"{image}: {img.shape[1]}x{img.shape[0]} is too large to inpaint directly (limit "
+            f"{MAX_INPAINT_SIDE} px a side); crop the face region first")
     m = read_mask(mask, img.shape[:2])
     if not m.any():
         raise UnveilError(f"{mask}: the mask is empty (no white pixel), nothing to inpaint")

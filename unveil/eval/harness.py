@@ -58,6 +58,12 @@ class EvalConfig:
         return Path(self.out) if self.out else Path("runs") / "eval" / self.run_name()
 
 
+def command_line() -> str:
+    """The command that produced a result, for the record in its JSON."""
+    prog = "unveil" if Path(sys.argv[0]).name in ("unveil", "__main__.py") else sys.argv[0]
+    return " ".join([prog, *sys.argv[1:]])
+
+
 def blank_hole(image: np.ndarray, mask: np.ndarray, value: int = 0) -> np.ndarray:
     """What a model sees: the hole's pixels replaced, so no truth leaks into the input."""
     out = image.copy()
@@ -144,6 +150,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict:
         fd = frechet_distance(np.concatenate(feats_out), np.concatenate(feats_true))
     detected = [r["identity_detected"] for r in per_image if r["identity_detected"] is not None]
     result = {
+        "command": command_line(),
         "config": asdict(cfg),
         "model": cfg.model,
         "summary": summary,

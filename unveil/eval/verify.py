@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from unveil.data import lfw_pairs, load_face
 from unveil.errors import UnveilError
-from unveil.eval.harness import blank_hole
+from unveil.eval.harness import blank_hole, command_line
 from unveil.eval.identity import THRESHOLD, get_embedder
 from unveil.eval.report import image_grid
 from unveil.io import write_image, write_json, write_text
@@ -103,7 +103,8 @@ def run_verify(cfg: VerifyConfig, progress: bool = True) -> dict:
                       "fold_accuracy": acc, "mean_distance_same": float(d[same].mean()),
                       "mean_distance_different": float(d[~same].mean())}
     out = cfg.out_dir()
-    result = {"config": asdict(cfg), "pairs": len(pairs), "folds": int(len(np.unique(folds))),
+    result = {"command": command_line(), "config": asdict(cfg), "pairs": len(pairs),
+              "folds": int(len(np.unique(folds))),
               "face_found_on_clean": float(np.mean(found)), "conditions": results,
               "distances": {c: [float(x) for x in v] for c, v in dist.items()},
               "same": same.tolist(), "fold": folds.tolist()}

@@ -8,7 +8,7 @@ from unveil.models.base import Inpainter
 from unveil.models.registry import register
 
 
-@register("biharmonic", summary="biharmonic equation inpainting, skimage", rank=15,
+@register("biharmonic", summary="biharmonic equation inpainting, skimage", rank=30,
           tags=("classical",))
 class Biharmonic(Inpainter):
     def _inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
