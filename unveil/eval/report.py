@@ -34,7 +34,8 @@ def metrics_table(rows: dict[str, dict], first: str = "bin") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _label(img: np.ndarray, text: str) -> np.ndarray:
+def label(img: np.ndarray, text: str) -> np.ndarray:
+    """A copy of ``img`` with ``text`` written in its top-left corner (white on a dark outline)."""
     img = img.copy()
     cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
@@ -53,7 +54,7 @@ def image_grid(rows: list[list[np.ndarray]], titles: list[str] | None = None, pa
             if im.ndim == 2:
                 im = np.repeat(im[..., None], 3, 2)
             if titles and r == 0 and c < len(titles):
-                im = _label(im, titles[c])
+                im = label(im, titles[c])
             cells.append(np.pad(im, ((pad, pad), (pad, pad), (0, 0)), constant_values=255))
         out_rows.append(np.concatenate(cells, 1))
     return np.concatenate(out_rows, 0)
