@@ -64,6 +64,20 @@ def test_several_faces_small_and_large_and_any_aspect(det, astronaut):
     assert len(det.detect(tall)) == 1
 
 
+def test_small_faces_in_a_large_photo(det, astronaut):
+    # 6000 x 4000 with three faces of about 100 px: too small for the first (1280 px) look
+    canvas = np.full((4000, 6000, 3), 200, np.uint8)
+    small = cv2.resize(astronaut, (500, 500), interpolation=cv2.INTER_AREA)
+    spots = [(300, 300), (3000, 2600), (5000, 3200)]
+    for x, y in spots:
+        canvas[y:y + 500, x:x + 500] = small
+    faces = det.detect(canvas)
+    assert len(faces) == 3
+    centres = sorted(((f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2) for f in faces)
+    for (cx, cy), (x, y) in zip(centres, spots):
+        assert x < cx < x + 500 and y < cy < y + 500
+
+
 def test_align_then_inverse_warp_reproduces_the_face(det, data_root):
     from unveil.data import face_records
     from unveil.io import read_image

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,6 +25,7 @@ from unveil.errors import UnveilError
 KPS5_MESH_INDEX = (468, 473, 1, 61, 291)
 MESH_POINTS = 478
 MESH_INPUT = 320  # side of the crop the mesh runs on
+TILE = 640  # side of the tiles of the small-face pass (the detector sees a tile at 192 px)
 
 
 @dataclass
@@ -118,6 +120,12 @@ class FaceDetector:
             self._mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=1, refine_landmarks=True,
                 min_detection_confidence=0.3) if mesh else None
+            # first runs start worker threads that log a little later: do them while silenced
+            blank = np.full((192, 192, 3), 128, np.uint8)
+            for g in (self._full, self._short, self._mesh):
+                if g is not None:
+                    g.process(blank)
+            time.sleep(0.05)
         self.min_score, self.max_faces, self.detect_side = min_score, max_faces, detect_side
 
     # -- detection ------------------------------------------------------------------------------
@@ -133,23 +141,38 @@ class FaceDetector:
             out.append((box, float(d.score[0]), kp))
         return out
 
+    def _tiled(self, image: np.ndarray, s: float) -> list[tuple[np.ndarray, float, np.ndarray]]:
+        """Full-range detection at scale ``s`` in overlapping detect_side tiles (small faces)."""
+        h, w = image.shape[:2]
+        big = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        t, step = TILE, int(TILE * 0.75)
+        out = []
+        for y in range(0, max(1, big.shape[0] - t + step), step):
+            for x in range(0, max(1, big.shape[1] - t + step), step):
+                tile = big[y:y + t, x:x + t]
+                out += [(b + (x, y, x, y), sc, k + (x, y)) for b, sc, k in self._run(self._full, tile)]
+        return [(b / s, sc, k / s) for b, sc, k in out]
+
     def _detect_boxes(self, image: np.ndarray) -> list[tuple[np.ndarray, float, np.ndarray]]:
         h, w = image.shape[:2]
         s = min(1.0, self.detect_side / max(h, w))
         small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
                            interpolation=cv2.INTER_AREA) if s < 1 else image
         found = self._run(self._full, small) + self._run(self._short, small)
+        found = [(b / s, sc, k / s) for b, sc, k in found]
+        if max(h, w) * min(1.0, 2 * s) > TILE:  # look again at twice the resolution, tile by tile,
+            found += self._tiled(image, min(1.0, 2 * s))  # for faces too small for the first look
         if not found:
             # a face that fills the whole frame (an aligned crop): give the detector some context
             p = int(0.3 * max(small.shape[:2]))
             padded = cv2.copyMakeBorder(small, p, p, p, p, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-            found = [(b - p, sc, k - p) for b, sc, k in
+            found = [((b - p) / s, sc, (k - p) / s) for b, sc, k in
                      self._run(self._short, padded) + self._run(self._full, padded)]
         if not found:
             return []
         boxes = np.stack([f[0] for f in found])
         keep = _nms(boxes, np.array([f[1] for f in found]))
-        return [(found[i][0] / s, found[i][1], found[i][2] / s) for i in keep][: self.max_faces]
+        return [found[i] for i in keep][: self.max_faces]
 
     # -- mesh -----------------------------------------------------------------------------------
     def _mesh_for(self, image: np.ndarray, box: np.ndarray) -> np.ndarray | None:

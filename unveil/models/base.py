@@ -52,3 +52,34 @@ class Inpainter:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} '{self.name}'>"
+
+
+class Segmenter:
+    """Find the occluder on a face.
+
+    ``segment(image uint8 HxWx3 RGB) -> float32 HxW`` occluder probability in [0, 1], at the input's
+    resolution, for aligned face crops of any size. ``mask(image, threshold)`` gives the bool mask.
+    Subclasses implement :meth:`_segment`.
+    """
+
+    name: str = "segmenter"
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise UnveilError(f"image must be uint8 HxWx3 RGB, got {image.dtype} {image.shape}")
+        if min(image.shape[:2]) < 16:
+            raise UnveilError(f"image is too small to segment ({image.shape[1]}x{image.shape[0]})")
+        prob = np.asarray(self._segment(image), np.float32)
+        if prob.shape != image.shape[:2]:
+            raise RuntimeError(f"{self.name} returned {prob.shape} for {image.shape[:2]}")
+        return prob
+
+    def mask(self, image: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        return self.segment(image) >= threshold
+
+    def _segment(self, image: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} '{self.name}'>"

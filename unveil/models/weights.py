@@ -1,0 +1,89 @@
+"""Weights on disk: safetensors only (never pickle), with the model's config in the metadata.
+
+``save_weights(path, model, config)`` writes the state dict (fp16 by default, to keep shipped files
+small) and ``config`` (a dataclass) as JSON metadata; ``load_weights(path, build)`` rebuilds the
+model with ``build(config_dict)`` and loads the tensors back in fp32. Shipped weights live in
+``unveil/weights/`` (package data).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from unveil.errors import UnveilError
+
+SHIPPED = Path(__file__).resolve().parent.parent / "weights"
+
+
+def shipped(name: str) -> Path:
+    """Path of a weight file that ships with the package (may not exist yet)."""
+    return SHIPPED / f"{name}.safetensors"
+
+
+def save_weights(path: str | os.PathLike, model: torch.nn.Module, config=None,
+                 meta: dict | None = None, half: bool = True) -> Path:
+    """Write ``model``'s state dict atomically as safetensors, config and meta as metadata."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu().contiguous()
+        tensors[k] = v.half() if half and v.is_floating_point() else v
+    md = {"format": "pt", "unveil": "1"}
+    if config is not None:
+        md["config"] = json.dumps(dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config)
+    for k, v in (meta or {}).items():
+        md[k] = v if isinstance(v, str) else json.dumps(v)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=md)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        md = dict(f.metadata() or {})
+    out = {}
+    for k, v in md.items():
+        try:
+            out[k] = v if k == "format" else json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def load_weights(path: str | os.PathLike, build: Callable[[dict], torch.nn.Module],
+                 what: str = "model") -> tuple[torch.nn.Module, dict]:
+    """Rebuild a model from a safetensors file written by :func:`save_weights`."""
+    path = Path(path)
+    if not path.exists():
+        raise UnveilError(f"no weights for {what} at {path}")
+    try:
+        meta = read_metadata(path)
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UnveilError(f"{path}: not a readable safetensors weight file ({e})") from None
+    model = build(meta.get("config") or {})
+    own = model.state_dict()
+    state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise UnveilError(f"{path}: weights do not fit {what} (missing {list(missing)[:3]}, "
+                          f"unexpected {list(unexpected)[:3]})")
+    model.eval()
+    return model, meta
