@@ -8,7 +8,8 @@ from PIL import Image
 
 from unveil.cli import app
 
-COMMANDS = ["models", "detect", "inpaint", "eval", "eval-verify", "masks", "synth", "demo", "bench"]
+COMMANDS = ["models", "detect", "inpaint", "eval", "eval-seg", "eval-verify", "masks", "synth", "demo",
+            "bench"]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
@@ -20,6 +21,9 @@ def test_every_command_has_help(run_cli, cmd):
 def test_help_lists_every_command(run_cli):
     names = {c.name for c in app.registered_commands}
     assert set(COMMANDS) == names
+    assert {g.name for g in app.registered_groups} == {"train"}
+    code, out, _ = run_cli("train", "soclnet", "--help")
+    assert code == 0 and "--no-attention" in out
 
 
 def test_eval_on_8_real_faces_writes_every_metric(run_cli, data_root, tmp_path):
@@ -126,3 +130,21 @@ def test_eval_on_a_folder_of_faces_and_masks(run_cli, tmp_path, astronaut_face):
     assert res["per_image"][0]["hole_ratio"] == pytest.approx(1056 / 4096, abs=0.01)
     code, _, err = run_cli("eval", "--faces", tmp_path / "nothing-here", "--out", tmp_path / "e2")
     assert code == 2 and "nothing-here" in err
+
+
+def test_eval_seg_all_background_row(run_cli, data_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the synthetic test pool is cached under ./runs/cache
+    code, out, err = run_cli("eval-seg", "--model", "all-background", "--n", "12", "--size", "128",
+                             "--real", "0", "--data", data_root, "--out", tmp_path / "es")
+    assert code == 0, err
+    res = json.loads((tmp_path / "es" / "seg_metrics.json").read_text())
+    rows = res["scores"]
+    assert {"facemask", "glasses", "sunglasses", "scarf", "object", "shape", "all"} <= set(rows)
+    from unveil.train.segdata import PoolSpec, load_pool
+
+    pool = load_pool(PoolSpec("test", 12, 128).path())
+    assert rows["all"]["iou"] == 0.0
+    assert rows["all"]["pa"] == pytest.approx(1 - pool["masks"].mean())
+    code, _, err = run_cli("eval-seg", "--model", "telea", "--n", "12", "--size", "128", "--real", "0",
+                           "--data", data_root, "--out", tmp_path / "es2")
+    assert code == 2 and "not a segmenter" in err

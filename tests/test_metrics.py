@@ -49,3 +49,20 @@ def test_ssim_matches_skimage_on_a_real_image(astronaut_face):
     mask = np.zeros(astronaut_face.shape[:2], bool)
     mask[100:150, 60:200] = True
     assert 0 < ssim(astronaut_face, noisy, mask) < 1
+
+
+def test_segmentation_scores_hand_computed():
+    from unveil.eval.metrics import seg_counts, seg_scores
+
+    truth = np.zeros((4, 5), bool)
+    truth[0, :4] = True  # 4 occluder pixels
+    pred = np.zeros((4, 5), bool)
+    pred[0, 2:5] = True  # 2 hits, 1 false alarm, 2 misses
+    c = seg_counts(pred, truth)
+    assert c.tolist() == [2, 1, 2, 15]
+    s = seg_scores(c)
+    assert s["pa"] == pytest.approx(17 / 20)
+    assert s["iou"] == pytest.approx(2 / 5)
+    assert s["f1"] == pytest.approx(4 / 7)
+    assert seg_scores(seg_counts(truth, truth))["iou"] == 1.0
+    assert seg_scores(seg_counts(np.zeros_like(truth), np.zeros_like(truth)))["iou"] == 1.0

@@ -119,6 +119,25 @@ def eval_cmd(
     typer.echo(f"wrote {r['out_dir']}/metrics.json, table.md, grid.png")
 
 
+@app.command("eval-seg")
+def eval_seg_cmd(
+    model: str = typer.Option("soclnet", "--model", help="Segmenter name, or all-background."),
+    n: int = typer.Option(600, "--n", help="Synthetic test samples (every occluder kind)."),
+    size: int = typer.Option(256, "--size", help="Crop side in pixels."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Occluder when probability >= this."),
+    real: int = typer.Option(24, "--real", help="Real masked photos in sheet_real.png (0: none)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval-seg/NAME)."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """Score an occluder segmenter: pixel accuracy, IoU, F1 per occluder kind; real-photo sheet."""
+    from unveil.eval.seg import SegEvalConfig, run_seg_eval
+
+    r = run_seg_eval(SegEvalConfig(model=model, n=n, size=size, threshold=threshold, real=real,
+                                   data=str(data) if data else None, out=str(out) if out else None))
+    typer.echo(r["table"])
+    typer.echo(f"wrote {r['out_dir']}/seg_metrics.json, table.md, sheet_synthetic.png, sheet_real.png")
+
+
 @app.command("eval-verify")
 def eval_verify_cmd(
     model: str = typer.Option("telea", "--model", help="Registered model name."),
@@ -194,6 +213,37 @@ def synth_cmd(
                       kinds=tuple(k.strip() for k in kinds.split(",")) if kinds else None,
                       data=str(data) if data else None)
     typer.echo(run_synth(cfg))
+
+
+train_app = typer.Typer(help="Train a model (CPU at small size, or a GPU with --device cuda).",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("soclnet")
+def train_soclnet_cmd(
+    steps: int = typer.Option(3000, "--steps", help="Optimizer steps."),
+    size: int = typer.Option(128, "--size", help="Training crop side in pixels."),
+    batch: int = typer.Option(16, "--batch", help="Batch size."),
+    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
+    pool: int = typer.Option(6000, "--pool", help="Synthetic training samples (cached)."),
+    attention: bool = typer.Option(True, "--attention/--no-attention",
+                                   help="Self-attention block (off: the ablation)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Weight file name (default soclnet[_noattn])."),
+    out: Path = typer.Option(Path("runs/train/soclnet"), "--out", "-o", help="Run folder."),
+    resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's checkpoint."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """Train SOCLNET (occluder segmentation) on synthetic occlusions of UTKFace train faces."""
+    from unveil.train.seg import SegTrainConfig, train_segmenter
+
+    cfg = SegTrainConfig(name=name or ("soclnet" if attention else "soclnet_noattn"), attention=attention,
+                         size=size, train_pool=pool, batch=batch, steps=steps, lr=lr, resume=resume,
+                         out=str(out), device=device, data=str(data) if data else None)
+    r = train_segmenter(cfg)
+    typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val IoU {r['val'].get('iou', float('nan')):.4f}"
+               f" PA {r['val'].get('pa', float('nan')):.4f}; weights: {r['weights']}")
 
 
 @app.command("demo")

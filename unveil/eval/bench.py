@@ -1,8 +1,9 @@
-"""``make bench``: speed and quality of every registered inpainter, as JSON, markdown and README rows.
+"""``make bench``: speed and quality of every registered model, as JSON, markdown and README rows.
 
 Speed: ms per image at 128/256/512 px (median of repeated runs after a warm-up) on a face crop of
 scikit-image's astronaut with a 30-40 % free-form hole; no shared data needed. Quality: the eval
 harness on the UTKFace test split with NVIDIA masks at 256 px (per bin, the 10-60 % mean, all).
+Segmenters: ``eval-seg`` on the synthetic occlusion test set, next to the all-background row.
 """
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import platform
 import re
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from unveil.data.faces import resize
 from unveil.data.paths import REPO_ROOT
+from unveil.errors import UnveilError
 from unveil.eval.harness import MID_LABEL, EvalConfig, run_eval
 from unveil.io import write_json, write_text
 from unveil.masks import freeform_mask
@@ -38,7 +40,7 @@ class BenchConfig:
     readme: bool = True
     data: str | None = None
     identity: bool = True
-    extra: dict = field(default_factory=dict)
+    segmenters: bool = True
 
 
 def speed(model_name: str, sizes, repeats: int) -> dict[int, float]:
@@ -88,6 +90,17 @@ def _markdown(results: dict) -> str:
             lines.append(f"| {m} | " + " | ".join(
                 "–" if r[b]["psnr_hole"] is None else f"{r[b]['psnr_hole']:.2f}" for b in bins) + " |")
         lines += ["", "\\* Frechet distance on AlexNet conv5 features, not Inception FID."]
+    seg = {k: v for k, v in results.get("segmentation", {}).items() if "error" not in v}
+    if seg:
+        kinds = [k for k in next(iter(seg.values())) if k not in ("ms_per_crop", "all")]
+        lines += ["", "**Occluder segmentation** on the synthetic test set (600 UTKFace test faces, "
+                  "every occluder kind, 256 px crops; pooled over pixels):", "",
+                  "| segmenter | pixel acc. | IoU | F1 | ms/crop | " + " | ".join(f"IoU {k}" for k in kinds) + " |",
+                  "|---|---|---|---|---|" + "---|" * len(kinds)]
+        for m, r in seg.items():
+            a = r["all"]
+            lines.append(f"| {m} | {a['pa']:.4f} | {a['iou']:.4f} | {a['f1']:.4f} | "
+                         f"{r['ms_per_crop']:.1f} | " + " | ".join(f"{r[k]['iou']:.3f}" for k in kinds) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -122,6 +135,18 @@ def run_bench(cfg: BenchConfig) -> str:
         r = run_eval(EvalConfig(model=n, masks="nvidia", size=cfg.quality_size, limit=cfg.limit,
                                 identity=cfg.identity, data=cfg.data, out=str(out / f"eval-{n}")))
         results["quality"][n] = {**r["summary"], "fd_alexnet": r["fd_alexnet"]}
+    if cfg.segmenters:
+        from unveil.eval.seg import TRIVIAL, SegEvalConfig, run_seg_eval
+
+        results["segmentation"] = {}
+        for n in [TRIVIAL] + available("segmenter"):
+            try:
+                r = run_seg_eval(SegEvalConfig(model=n, data=cfg.data, out=str(out / f"seg-{n}"),
+                                               real=24 if n != TRIVIAL else 0))
+            except UnveilError as e:  # e.g. no weights shipped for it yet
+                results["segmentation"][n] = {"error": str(e)}
+                continue
+            results["segmentation"][n] = {"ms_per_crop": r["ms_per_crop"], **r["scores"]}
     md = _markdown(results)
     write_json(out / "results.json", results)
     write_text(out / "results.md", md)

@@ -82,3 +82,24 @@ def ssim(a, b, mask=None) -> float:
     inner[_PAD:-_PAD, _PAD:-_PAD] = True
     sel = inner if mask is None else (mask & inner if (mask & inner).any() else mask)
     return float(m[sel].mean())
+
+
+def seg_counts(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(tp, fp, fn, tn) pixel counts of a bool prediction against a bool truth."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
+    tp = np.count_nonzero(pred & truth)
+    fp = np.count_nonzero(pred & ~truth)
+    fn = np.count_nonzero(~pred & truth)
+    return np.array([tp, fp, fn, pred.size - tp - fp - fn], np.int64)
+
+
+def seg_scores(counts: np.ndarray) -> dict:
+    """Pixel accuracy, IoU and F1 of the occluder class from (tp, fp, fn, tn) counts (summed over
+    a data set they give the pooled scores; 0/0 counts as a perfect 1.0)."""
+    tp, fp, fn, tn = (float(c) for c in counts)
+    total = tp + fp + fn + tn
+    return {"pa": (tp + tn) / total if total else 1.0,
+            "iou": tp / (tp + fp + fn) if tp + fp + fn else 1.0,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0}
