@@ -106,7 +106,9 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     return arr
 
 
-def _atomic(path: str | os.PathLike, write) -> Path:
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` for a temporary file beside ``path``, then move it into place, so a
+    reader never sees a half-written file (and an interrupted write leaves nothing behind)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -140,12 +142,12 @@ def write_image(path: str | os.PathLike, image: np.ndarray, protect: tuple = (),
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     if icc_profile and arr.ndim == 3:
         kwargs["icc_profile"] = icc_profile
-    return _atomic(path, lambda tmp: Image.fromarray(arr).save(tmp, format=fmt, **kwargs))
+    return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format=fmt, **kwargs))
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write text atomically."""
-    return _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_json(path: str | os.PathLike, obj) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from unveil.errors import UnveilError
+from unveil.io import atomic_write
 
 SHIPPED = Path(__file__).resolve().parent.parent / "weights"
 
@@ -31,8 +31,6 @@ def shipped(name: str) -> Path:
 def save_weights(path: str | os.PathLike, model: torch.nn.Module, config=None,
                  meta: dict | None = None, half: bool = True) -> Path:
     """Write ``model``'s state dict atomically as safetensors, config and meta as metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {}
     for k, v in model.state_dict().items():
         v = v.detach().cpu().contiguous()
@@ -42,15 +40,7 @@ def save_weights(path: str | os.PathLike, model: torch.nn.Module, config=None,
         md["config"] = json.dumps(dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config)
     for k, v in (meta or {}).items():
         md[k] = v if isinstance(v, str) else json.dumps(v)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=md)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=md))
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from unveil.io import atomic_write
+
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     step: int, extra: dict | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     osd = optimizer.state_dict()
     for pid, st in osd["state"].items():
@@ -27,15 +26,7 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, optimizer: 
             tensors[f"opt.{pid}.{name}"] = t.detach().cpu().contiguous()
     meta = {"step": str(step), "param_groups": json.dumps(osd["param_groups"]),
             "extra": json.dumps(extra or {})}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,

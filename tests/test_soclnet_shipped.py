@@ -1,0 +1,82 @@
+"""The shipped SOCLNET weights, on real faces: synthetic occlusions of UTKFace test faces and real
+photos of people wearing masks. Also the trainer end to end (pool, steps, checkpoint, resume)."""
+import json
+
+import numpy as np
+import pytest
+
+from unveil.errors import UnveilError
+from unveil.eval.metrics import seg_counts, seg_scores
+from unveil.models import load_segmenter
+
+
+@pytest.fixture(scope="module")
+def test_crops(data_root):
+    from unveil.data import face_records, load_face
+    from unveil.occlusion.synth import KINDS, Synthesizer
+
+    synth = Synthesizer(data=data_root, split="test", size=256)
+    recs = face_records("utkface", "test", data_root)
+    out, i = [], 0
+    while len(out) < 16:
+        try:
+            out.append(synth.sample(load_face(recs[500 + i], 256), seed=1000 + i,
+                                    kind=KINDS[len(out) % len(KINDS)]))
+        except UnveilError:
+            pass
+        i += 1
+    return out
+
+
+@pytest.mark.parametrize("name", ["soclnet", "soclnet-noattn"])
+def test_shipped_weights_beat_all_background(name, test_crops):
+    seg = load_segmenter(name)
+    counts = sum(seg_counts(seg.mask(s.occluded), s.mask) for s in test_crops)
+    background = sum(seg_counts(np.zeros_like(s.mask), s.mask) for s in test_crops)
+    got, trivial = seg_scores(counts), seg_scores(background)
+    assert trivial["iou"] == 0.0
+    assert got["iou"] > 0.6, got
+    assert got["pa"] > trivial["pa"] + 0.1, (got, trivial)
+
+
+def test_shipped_weights_find_masks_on_real_photos(data_root):
+    from unveil.face import align_face, get_detector
+    from unveil.face.align import TEMPLATE
+    from unveil.io import read_image
+
+    seg, det = load_segmenter("soclnet"), get_detector()
+    mouth = (TEMPLATE[3:5].mean(0) * 256).astype(int)
+    eyes = (TEMPLATE[:2] * 256).astype(int)
+    covered, clear, n = 0, 0, 0
+    for f in sorted((data_root / "real_masked" / "rmfd").glob("*.jpg"))[:16]:
+        img = read_image(f)
+        faces = det.detect(img)
+        if not faces:
+            continue
+        m = seg.mask(align_face(img, faces[0].kps5, 256).crop)
+        n += 1
+        covered += bool(m[mouth[1], mouth[0]])
+        clear += not m[eyes[:, 1], eyes[:, 0]].any()
+    assert n >= 12
+    assert covered / n >= 0.75 and clear / n >= 0.75, (covered, clear, n)
+
+
+def test_trainer_runs_checkpoints_and_resumes(data_root, tmp_path, monkeypatch):
+    from unveil.models.weights import read_metadata
+    from unveil.train.seg import SegTrainConfig, train_segmenter
+
+    monkeypatch.chdir(tmp_path)  # the pool cache goes to ./runs/cache
+    cfg = SegTrainConfig(train_pool=24, val_pool=8, batch=4, steps=4, ckpt_every=2, val_every=4,
+                         warmup=1, data=str(data_root), out=str(tmp_path / "run"),
+                         model={"width": 0.5})
+    r = train_segmenter(cfg, progress=False)
+    assert r["steps"] == 4 and (tmp_path / "run" / "last.safetensors").exists()
+    meta = read_metadata(r["weights"])
+    assert meta["trained_steps"] == 4 and meta["config"]["attention"] is True
+    cfg.steps = 6  # a new run continues from the checkpoint instead of starting over
+    r2 = train_segmenter(cfg, progress=False)
+    assert r2["steps"] == 6
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [4, 6]
+    seg = load_segmenter("soclnet", weights=r2["weights"])
+    assert seg.segment(np.zeros((64, 80, 3), np.uint8)).shape == (64, 80)
