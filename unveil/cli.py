@@ -1,6 +1,7 @@
 """The ``unveil`` command line. Every command has ``--help``; bad input exits 2 with a message."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Optional
@@ -100,6 +101,8 @@ def eval_cmd(
     masks: str = typer.Option("nvidia", "--masks",
                               help="nvidia[:BIN], freeform[:thin|medium|thick], facemask, or a folder."),
     size: int = typer.Option(256, "--size", help="Working size in pixels (square crops)."),
+    shape: Optional[str] = typer.Option(None, "--shape",
+                                        help="HxW for non-square crops, e.g. 256x192 (overrides --size)."),
     limit: Optional[int] = typer.Option(200, "--limit", help="At most this many faces (0 = all)."),
     lpips: bool = typer.Option(True, "--lpips/--no-lpips", help="LPIPS (AlexNet) and FD-AlexNet."),
     identity: bool = typer.Option(True, "--identity/--no-identity", help="dlib identity distance."),
@@ -111,7 +114,7 @@ def eval_cmd(
     """Score a model: PSNR, SSIM, L1 (whole and hole), LPIPS, identity, per hole-ratio bin."""
     from unveil.eval.harness import EvalConfig, run_eval
 
-    cfg = EvalConfig(model=model, faces=faces, split=split, masks=masks, size=size,
+    cfg = EvalConfig(model=model, faces=faces, split=split, masks=masks, size=size, shape=shape,
                      limit=limit or None, seed=seed, lpips=lpips, identity=identity, grid=grid,
                      data=str(data) if data else None, out=str(out) if out else None)
     r = run_eval(cfg)
@@ -246,6 +249,71 @@ def train_soclnet_cmd(
                f" PA {r['val'].get('pa', float('nan')):.4f}; weights: {r['weights']}")
 
 
+def _train_inpainter(network: str, config: Optional[Path], steps, batch, size, lr, name, out, resume,
+                     device, threads, sets: list[str], data) -> None:
+    import yaml
+
+    from unveil.train.inpaint import InpaintTrainConfig, train_inpainter
+
+    over: dict = {"steps": steps, "batch": batch, "size": size, "lr": lr, "name": name,
+                  "out": str(out) if out else None, "device": device,
+                  "data": str(data) if data else None}
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UnveilError(f"--set wants KEY=VALUE (e.g. loss.perceptual=0.05), got '{item}'")
+        head, _, tail = key.partition(".")
+        v = yaml.safe_load(value)
+        if tail:
+            over.setdefault(head, {})[tail] = v
+        else:
+            over[head] = v
+    if config is not None and not config.exists():
+        raise UnveilError(f"{config}: no such config file")
+    base = InpaintTrainConfig.from_yaml(config, network=network)
+    for k in ("loss", "masks", "model"):  # nested --set values update the config's, not replace
+        if isinstance(over.get(k), dict):
+            cur = getattr(base, k)
+            over[k] = {**(dataclasses.asdict(cur) if dataclasses.is_dataclass(cur) else cur), **over[k]}
+    cfg = InpaintTrainConfig.from_yaml(config, network=network, **over)
+    cfg.resume = resume
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    r = train_inpainter(cfg)
+    v = r["val"]
+    typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val PSNR {v.get('psnr', float('nan')):.2f} "
+               f"SSIM {v.get('ssim', float('nan')):.4f}; weights: {r['weights']}")
+
+
+def _inpainter_train_command(network: str, title: str):
+    def cmd(
+        config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                              help=f"YAML config (default: the shipped {network}.yaml)."),
+        steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps."),
+        batch: Optional[int] = typer.Option(None, "--batch", help="Batch size."),
+        size: Optional[int] = typer.Option(None, "--size", help="Training crop side in pixels."),
+        lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
+        name: Optional[str] = typer.Option(None, "--name", help=f"Weight file name (default {network})."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/train/NAME)."),
+        resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's checkpoint."),
+        device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda."),
+        threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+        sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loss.perceptual=0.05."),
+        data: Optional[Path] = DataOpt,
+    ) -> None:
+        _train_inpainter(network, config, steps, batch, size, lr, name, out, resume, device, threads,
+                         sets, data)
+
+    cmd.__doc__ = f"Train {title} on UTKFace train faces with free-form, box and occluder holes."
+    train_app.command(network)(cmd)
+
+
+_inpainter_train_command("ifacenet", "IFACENET (ensemble-encoder autoencoder)")
+_inpainter_train_command("in2", "IN2 (position-aware implicit network)")
+
+
 @app.command("demo")
 def demo_cmd(
     out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
@@ -265,6 +333,8 @@ def bench_cmd(
     repeats: int = typer.Option(7, "--repeats", help="Timed runs per size (the median is reported)."),
     models: Optional[str] = typer.Option(None, "--models", help="Comma-separated names (default all)."),
     readme: bool = typer.Option(True, "--readme/--no-readme", help="Update the table in README.md."),
+    segmenters: bool = typer.Option(True, "--segmenters/--no-segmenters", help="Segmentation rows."),
+    merge: bool = typer.Option(False, "--merge", help="Keep rows of models not re-run from the existing results.json."),
     data: Optional[Path] = DataOpt,
 ) -> None:
     """Speed (ms per image at 128/256/512) and quality of every registered model."""
@@ -272,7 +342,8 @@ def bench_cmd(
 
     cfg = BenchConfig(out=str(out), limit=limit, repeats=repeats,
                       models=[m.strip() for m in models.split(",")] if models else None,
-                      readme=readme, data=str(data) if data else None)
+                      readme=readme, segmenters=segmenters, merge=merge,
+                      data=str(data) if data else None)
     typer.echo(run_bench(cfg))
 
 

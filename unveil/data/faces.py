@@ -98,6 +98,29 @@ def load_face(record: FaceRecord | Path | str, size: int | None = None) -> np.nd
     return img
 
 
+def load_face_shaped(record: FaceRecord | Path | str, shape: tuple[int, int]) -> np.ndarray:
+    """A face crop of aspect ``W/H`` resized to ``shape = (H, W)``: the square face crop is widened
+    (or made taller) about its centre with the same area, taking in more of the photo, so the face
+    keeps its scale. For the arbitrary-shape evaluation (non-square crops)."""
+    if not isinstance(record, FaceRecord):
+        p = Path(record)
+        record = FaceRecord(p, "lfw" if "lfw" in p.parts else "folder")
+    img = read_image(record.path)
+    H, W = img.shape[:2]
+    if record.crop is not None and (H, W) == (250, 250):
+        l, t, r, b = record.crop
+        cx, cy, side = (l + r) / 2, (t + b) / 2, r - l
+    else:
+        cx, cy, side = W / 2, H / 2, 0.8 * min(H, W)
+    h, w = shape
+    bw, bh = side * (w / h) ** 0.5, side * (h / w) ** 0.5
+    s = min(1.0, W / bw, H / bh)  # shrink the box (keeping its aspect) if the photo is too small
+    bw, bh = bw * s, bh * s
+    x0 = int(round(min(max(cx - bw / 2, 0), W - bw)))
+    y0 = int(round(min(max(cy - bh / 2, 0), H - bh)))
+    return resize(img[y0:y0 + int(round(bh)), x0:x0 + int(round(bw))], (h, w))
+
+
 def resize(img: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Resize to size x size (or (H, W)); area filter when shrinking, bicubic when growing."""
     h, w = (size, size) if isinstance(size, int) else size

@@ -21,7 +21,7 @@ import numpy as np
 from unveil.data.faces import resize
 from unveil.data.paths import REPO_ROOT
 from unveil.errors import UnveilError
-from unveil.eval.harness import MID_LABEL, EvalConfig, run_eval
+from unveil.eval.harness import MID_LABEL, EvalConfig, command_line, run_eval
 from unveil.io import write_json, write_text
 from unveil.masks import freeform_mask
 from unveil.models import available, info, load
@@ -41,6 +41,12 @@ class BenchConfig:
     data: str | None = None
     identity: bool = True
     segmenters: bool = True
+    #: Arbitrary-shape rows: non-square LFW crops (HxW), for the models in ``shape_models``.
+    shapes: tuple[str, ...] = ("256x192", "200x320")
+    shape_models: tuple[str, ...] = ("in2", "ifacenet", "biharmonic", "telea")
+    shape_limit: int = 100
+    #: Keep the rows of models (and segmenters) not re-run from the existing results.json.
+    merge: bool = False
 
 
 def speed(model_name: str, sizes, repeats: int) -> dict[int, float]:
@@ -63,7 +69,8 @@ def speed(model_name: str, sizes, repeats: int) -> dict[int, float]:
 
 def _markdown(results: dict) -> str:
     sizes = results["config"]["sizes"]
-    lines = [f"Measured {results['date']} on {results['machine']} with `{results['command']}`.", "",
+    lines = [f"Measured {results['date']} on {results['machine']} with `{results['command']}`"
+             + (f"; {results['merged']}" if results.get("merged") else "") + ".", "",
              "**Speed** (ms per image, median of %d runs, 30-40 %% hole):" % results["config"]["repeats"],
              "", "| model | " + " | ".join(f"{s} px" for s in sizes) + " |",
              "|---|" + "---|" * len(sizes)]
@@ -89,7 +96,28 @@ def _markdown(results: dict) -> str:
         for m, r in q.items():
             lines.append(f"| {m} | " + " | ".join(
                 "–" if r[b]["psnr_hole"] is None else f"{r[b]['psnr_hole']:.2f}" for b in bins) + " |")
+        if "telea" in q:
+            learned = [m for m in q if "learned" in info(m).tags]
+            if learned:
+                lines += ["", "Gain over Telea inside the hole (dB) per bin:", "",
+                          "| model | " + " | ".join(bins) + " |", "|---|" + "---|" * len(bins)]
+                for m in learned:
+                    lines.append(f"| {m} | " + " | ".join(
+                        "–" if q[m][b]["psnr_hole"] is None or q["telea"][b]["psnr_hole"] is None
+                        else f"{q[m][b]['psnr_hole'] - q['telea'][b]['psnr_hole']:+.2f}" for b in bins) + " |")
         lines += ["", "\\* Frechet distance on AlexNet conv5 features, not Inception FID."]
+    shp = results.get("shapes") or {}
+    if shp:
+        lines += ["", f"**Arbitrary shape**: non-square crops of LFW faces "
+                  f"({results['config'].get('shape_limit')} faces), NVIDIA masks resized to the crop, "
+                  "mean over the 10-60 % bins:", "",
+                  "| model | crop (HxW) | PSNR | SSIM | PSNR hole | LPIPS |", "|---|---|---|---|---|---|"]
+        for key, r in shp.items():
+            m, shape = key.rsplit("@", 1)
+            s = r.get(MID_LABEL) or r["all"]
+            f = lambda v, p: "–" if v is None else f"{v:.{p}f}"  # noqa: E731
+            lines.append(f"| {m} | {shape} | {f(s['psnr'], 2)} | {f(s['ssim'], 4)} | "
+                         f"{f(s['psnr_hole'], 2)} | {f(s['lpips'], 4)} |")
     seg = {k: v for k, v in results.get("segmentation", {}).items() if "error" not in v}
     if seg:
         kinds = [k for k in next(iter(seg.values())) if k not in ("ms_per_crop", "all")]
@@ -121,12 +149,13 @@ def run_bench(cfg: BenchConfig) -> str:
         info(n)  # unknown names fail before any work
     out = Path(cfg.out)
     results = {
-        "command": "make bench",
+        "command": "make bench" if not (cfg.models or cfg.merge) else command_line(),
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads "
                    f"{__import__('torch').get_num_threads()}",
         "config": {"sizes": list(cfg.sizes), "repeats": cfg.repeats, "limit": cfg.limit,
-                   "quality_size": cfg.quality_size, "masks": "nvidia", "faces": "utkface/test"},
+                   "quality_size": cfg.quality_size, "masks": "nvidia", "faces": "utkface/test",
+                   "shapes": list(cfg.shapes), "shape_limit": cfg.shape_limit},
         "speed": {}, "quality": {},
     }
     for n in names:
@@ -135,6 +164,12 @@ def run_bench(cfg: BenchConfig) -> str:
         r = run_eval(EvalConfig(model=n, masks="nvidia", size=cfg.quality_size, limit=cfg.limit,
                                 identity=cfg.identity, data=cfg.data, out=str(out / f"eval-{n}")))
         results["quality"][n] = {**r["summary"], "fd_alexnet": r["fd_alexnet"]}
+    results["shapes"] = {}
+    for shape in cfg.shapes:
+        for n in [m for m in cfg.shape_models if m in names]:
+            r = run_eval(EvalConfig(model=n, faces="lfw", masks="nvidia", shape=shape, limit=cfg.shape_limit,
+                                    identity=False, data=cfg.data, out=str(out / f"eval-{n}-lfw-{shape}")))
+            results["shapes"][f"{n}@{shape}"] = r["summary"]
     if cfg.segmenters:
         from unveil.eval.seg import TRIVIAL, SegEvalConfig, run_seg_eval
 
@@ -147,6 +182,19 @@ def run_bench(cfg: BenchConfig) -> str:
                 results["segmentation"][n] = {"error": str(e)}
                 continue
             results["segmentation"][n] = {"ms_per_crop": r["ms_per_crop"], **r["scores"]}
+    if cfg.merge and (out / "results.json").exists():
+        import json
+
+        old = json.loads((out / "results.json").read_text())
+        for part in ("speed", "quality"):
+            results[part] = {**{k: v for k, v in old.get(part, {}).items() if k not in names},
+                             **results[part]}
+        results["shapes"] = {**{k: v for k, v in (old.get("shapes") or {}).items()
+                                if k.rsplit("@", 1)[0] not in names}, **results["shapes"]}
+        if not cfg.segmenters and old.get("segmentation"):
+            results["segmentation"] = old["segmentation"]
+        results["merged"] = (f"rows of models not in this run ({', '.join(sorted(set(results['quality']) - set(names)))}) "
+                             f"kept from the run of {old.get('date')}")
     md = _markdown(results)
     write_json(out / "results.json", results)
     write_text(out / "results.md", md)

@@ -19,11 +19,12 @@ from tqdm import tqdm
 
 from unveil import __version__
 from unveil.data import face_records, load_face
+from unveil.data.faces import load_face_shaped
 from unveil.errors import UnveilError
 from unveil.eval import metrics as M
 from unveil.eval.report import image_grid, metrics_table
 from unveil.io import write_image, write_json, write_text
-from unveil.masks import BINS, hole_ratio, mask_source
+from unveil.masks import BINS, bin_of, hole_ratio, mask_source
 from unveil.models import load as load_model
 
 PER_IMAGE_KEYS = ("psnr", "ssim", "l1", "psnr_hole", "ssim_hole", "l1_hole", "lpips", "identity", "ms")
@@ -47,12 +48,26 @@ class EvalConfig:
     data: str | None = None
     out: str | None = None
     model_kwargs: dict = field(default_factory=dict)
+    #: "HxW" for non-square crops (e.g. "256x192"): faces are cropped at that aspect and the masks
+    #: resized to it, for models that take any shape; ``size`` is then ignored.
+    shape: str | None = None
+
+    def hw(self) -> tuple[int, int]:
+        if not self.shape:
+            return self.size, self.size
+        try:
+            h, w = (int(v) for v in self.shape.lower().split("x"))
+        except ValueError:
+            raise UnveilError(f"--shape must be HxW, e.g. 256x192, got '{self.shape}'") from None
+        if not (32 <= h <= 2048 and 32 <= w <= 2048):
+            raise UnveilError(f"--shape {self.shape} is out of range (32-2048 per side)")
+        return h, w
 
     def run_name(self) -> str:
         faces = Path(self.faces).name if self.faces not in ("utkface", "lfw") else self.faces
         split = f"-{self.split}" if self.faces == "utkface" else ""
         masks = Path(self.masks).name if Path(self.masks).is_dir() else self.masks.replace(":", "-")
-        return f"{self.model}-{faces}{split}-{masks}-{self.size}"
+        return f"{self.model}-{faces}{split}-{masks}-{self.shape or self.size}"
 
     def out_dir(self) -> Path:
         return Path(self.out) if self.out else Path("runs") / "eval" / self.run_name()
@@ -69,6 +84,14 @@ def blank_hole(image: np.ndarray, mask: np.ndarray, value: int = 0) -> np.ndarra
     out = image.copy()
     out[mask] = value
     return out
+
+
+def resize_mask(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    if mask.shape == hw:
+        return mask
+    return cv2.resize(mask.astype(np.uint8), (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST) > 0
 
 
 def _mean(rows: list[dict], key: str):
@@ -91,16 +114,19 @@ def aggregate(per_image: list[dict]) -> dict[str, dict]:
     return out
 
 
-def run_eval(cfg: EvalConfig, progress: bool = True) -> dict:
+def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
+    """Evaluate ``cfg.model`` (or an :class:`~unveil.models.Inpainter` instance passed as
+    ``model``, e.g. a network being trained; ``cfg.model`` then only names it)."""
     if cfg.size < 32 or cfg.size > 2048:
         raise UnveilError(f"--size {cfg.size} is out of range (32-2048)")
+    hw = cfg.hw()
     records = face_records(cfg.faces, cfg.split, cfg.data)
     if cfg.limit is not None:
         records = records[: cfg.limit]
     if not records:
         raise UnveilError("no faces to evaluate")
     masks = mask_source(cfg.masks, cfg.data, cfg.seed)
-    model = load_model(cfg.model, **cfg.model_kwargs)
+    model = model if model is not None else load_model(cfg.model, **cfg.model_kwargs)
     lp = embedder = None
     if cfg.lpips:
         from unveil.eval.lpips import get_lpips
@@ -115,8 +141,15 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict:
                file=sys.stderr)
     for start in range(0, len(records), cfg.batch):
         chunk = records[start:start + cfg.batch]
-        truths = [load_face(r, cfg.size) for r in chunk]
-        mbs = [masks(start + j, cfg.size) for j in range(len(chunk))]
+        if cfg.shape:
+            truths = [load_face_shaped(r, hw) for r in chunk]
+            mbs = []
+            for j in range(len(chunk)):
+                m = resize_mask(masks(start + j, max(hw))[0], hw)
+                mbs.append((m, bin_of(hole_ratio(m))))
+        else:
+            truths = [load_face(r, cfg.size) for r in chunk]
+            mbs = [masks(start + j, cfg.size) for j in range(len(chunk))]
         inputs = [blank_hole(t, m) for t, (m, _) in zip(truths, mbs)]
         t0 = time.perf_counter()
         outputs = model.inpaint_batch(inputs, [m for m, _ in mbs])
@@ -165,7 +198,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict:
     }
     table = metrics_table(summary)
     header = (f"**{cfg.model}** on {cfg.faces}{'/' + cfg.split if cfg.faces == 'utkface' else ''}, "
-              f"masks `{cfg.masks}`, {cfg.size} px, {len(per_image)} faces"
+              f"masks `{cfg.masks}`, {cfg.shape or cfg.size} px, {len(per_image)} faces"
               + (f"; FD-AlexNet (not FID) {fd:.2f}" if fd is not None and np.isfinite(fd) else "")
               + "\n\n")
     write_json(out_dir / "metrics.json", result)

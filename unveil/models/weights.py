@@ -71,6 +71,9 @@ def load_weights(path: str | os.PathLike, build: Callable[[dict], torch.nn.Modul
     model = build(meta.get("config") or {})
     own = model.state_dict()
     state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
+    shapes = [k for k, v in state.items() if k in own and v.shape != own[k].shape]
+    if shapes:
+        raise UnveilError(f"{path}: weights do not fit {what} (shape differs for {shapes[:3]})")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise UnveilError(f"{path}: weights do not fit {what} (missing {list(missing)[:3]}, "

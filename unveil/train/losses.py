@@ -1,13 +1,19 @@
 """Reusable training losses.
 
-Segmentation losses for occluder masks live here (soft Dice, BCE + Dice); the inpainting losses
-(reconstruction, perceptual, adversarial, ...) will join them. Every loss takes raw model outputs
-(``logits``, N x 1 x H x W for masks) and float 0/1 targets of the same shape, and returns a scalar.
+Segmentation (occluder masks): soft Dice, BCE + Dice. Every segmentation loss takes raw logits
+(N x 1 x H x W) and float 0/1 targets of the same shape.
+
+Inpainting: images are N x 3 x H x W in [-1, 1], masks N x 1 x H x W with 1 = hole.
+:func:`masked_l1` (hole and valid terms weighted apart), :func:`ssim_loss`, :class:`VGGLoss`
+(perceptual and style/Gram losses on ImageNet VGG16 features, the real weights LPIPS uses),
+:func:`tv_loss`, and the adversarial pieces: :func:`d_hinge_loss` / :func:`g_hinge_loss`,
+:func:`d_lsgan_loss` / :func:`g_lsgan_loss` and :func:`feature_matching_loss`.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def _check(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -34,3 +40,122 @@ def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, bce_weight: float 
     target = _check(logits, target)
     bce = F.binary_cross_entropy_with_logits(logits, target)
     return bce_weight * bce + dice_weight * dice_loss(logits, target)
+
+
+# --- inpainting -------------------------------------------------------------------------------
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, hole: float = 6.0,
+              valid: float = 1.0) -> torch.Tensor:
+    """``hole`` x mean |pred - target| over hole pixels + ``valid`` x the same over valid pixels,
+    each normalised by the number of pixels of the whole image (the partial-convolution paper's
+    convention: a bigger hole weighs more)."""
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    d = (pred - target).abs()
+    return hole * (d * mask).mean() + valid * (d * (1 - mask)).mean()
+
+
+def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-pixel SSIM of images in [-1, 1], computed on [0, 1] as the metric is (SSIM's luminance
+    term is not shift-invariant), Gaussian window 11, sigma 1.5 (scikit-image's
+    ``gaussian_weights``), per channel, 'same' size with reflect padding."""
+    a, b = (a + 1) / 2, (b + 1) / 2
+    data_range = 1.0
+    c = a.shape[1]
+    g = _gaussian().to(a)
+    kx = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+    ky = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+
+    def blur(t):
+        t = F.pad(t, (5, 5, 5, 5), mode="reflect")
+        return F.conv2d(F.conv2d(t, kx, groups=c), ky, groups=c)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    saa = blur(a * a) - mu_a ** 2
+    sbb = blur(b * b) - mu_b ** 2
+    sab = blur(a * b) - mu_a * mu_b
+    return ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (saa + sbb + c2))
+
+
+def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 - mean SSIM`` for images in [-1, 1]."""
+    return 1 - ssim_map(pred, target).mean()
+
+
+def tv_loss(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between neighbouring pixels (total variation)."""
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = f.shape
+    f = f.flatten(2)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+class VGGLoss(nn.Module):
+    """Perceptual (L1 between VGG16 relu1_2..relu3_3 features) and style (L1 between their Gram
+    matrices) losses, with the real ImageNet VGG16 weights (frozen). Inputs in [-1, 1]."""
+
+    MEAN = (0.485, 0.456, 0.406)
+    STD = (0.229, 0.224, 0.225)
+
+    def __init__(self, layers: int = 3, pretrained: bool = True):
+        super().__init__()
+        from unveil.models.imagenet import VGG16Features
+
+        vgg = VGG16Features(pretrained=pretrained)
+        last = VGG16Features.taps[layers - 1]
+        vgg.layers = vgg.layers[: last + 1]
+        self.taps = VGG16Features.taps[:layers]
+        self.vgg = vgg.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1))
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = ((x + 1) / 2 - self.mean) / self.std
+        outs = []
+        for i, layer in enumerate(self.vgg.layers):
+            x = layer(x)
+            if isinstance(layer, nn.Conv2d):
+                x = torch.relu(x)
+            if i in self.taps:
+                outs.append(x)
+        return outs
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(perceptual, style) losses."""
+        fp = self.features(pred)
+        with torch.no_grad():
+            ft = self.features(target)
+        perc = sum(F.l1_loss(a, b) for a, b in zip(fp, ft))
+        style = sum(F.l1_loss(gram(a), gram(b)) for a, b in zip(fp, ft))
+        return perc, style
+
+
+def d_hinge_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def g_hinge_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    return -fake_logits.mean()
+
+
+def d_lsgan_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ((real_logits - 1) ** 2).mean() + 0.5 * (fake_logits ** 2).mean()
+
+
+def g_lsgan_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ((fake_logits - 1) ** 2).mean()
+
+
+def feature_matching_loss(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]) -> torch.Tensor:
+    """L1 between the discriminator's intermediate features on fake and (detached) real images."""
+    return sum(F.l1_loss(f, r.detach()) for f, r in zip(fake_feats, real_feats)) / max(1, len(fake_feats))

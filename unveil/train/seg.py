@@ -8,7 +8,6 @@ measured numbers in the safetensors metadata, ready to ship in ``unveil/weights/
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from tqdm import tqdm
 
 from unveil.eval.metrics import seg_counts, seg_scores
 from unveil.train.checkpoint import load_checkpoint, save_checkpoint
+from unveil.train.schedule import scheduler
 from unveil.train.segdata import PoolSpec, SegPool, build_pool, load_pool
 
 
@@ -44,15 +44,6 @@ class SegTrainConfig:
     data: str | None = None
     device: str = "cpu"
     model: dict = field(default_factory=dict)  # SOCLNetConfig overrides (widths, rates)
-
-
-def _lr_lambda(cfg: SegTrainConfig):
-    def f(step: int) -> float:
-        if step < cfg.warmup:
-            return (step + 1) / cfg.warmup
-        p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
-    return f
 
 
 @torch.no_grad()
@@ -91,8 +82,7 @@ def train_segmenter(cfg: SegTrainConfig, progress: bool = True) -> dict:
     step, ckpt = 0, out / "last.safetensors"
     if cfg.resume and ckpt.exists():
         step, _ = load_checkpoint(ckpt, model, opt)
-    # built after a resume so the schedule continues at ``step`` (the checkpoint has initial_lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg), last_epoch=step - 1 if step else -1)
+    sched = scheduler(opt, cfg.steps, cfg.warmup, step)  # continues at ``step`` after a resume
     loader = DataLoader(train_ds, batch_size=cfg.batch, shuffle=True, drop_last=True, num_workers=0)
     log = open(out / "log.jsonl", "a")
     params = sum(p.numel() for p in model.parameters())

@@ -1,0 +1,165 @@
+"""The shared inpainting trainer on real faces (UTKFace from ../shared/data), and the shipped
+IFACENET / IN2 weights against Telea on real test faces."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from unveil.errors import UnveilError
+from unveil.train.inpaint import InpaintTrainConfig, train_inpainter
+from unveil.train.inpaintdata import InpaintData, MaskMix, MaskSampler, box_mask
+
+NO_OCCLUDERS = {"weights": {"freeform": 0.7, "box": 0.3}}
+
+
+def _tiny(network, tmp_path, data_root, **kw):
+    model = {"ifacenet": {"width": 8, "scale_width": 8, "branch_width": 8, "decoder_width": 8},
+             "in2": {"width": 8, "stage_width": 8, "attention_blocks": 1, "decoder_features": 8,
+                     "decoder_hidden": 16}}[network]
+    base = dict(size=64, batch=4, steps=40, lr=3e-3, warmup=5, train_limit=64, val_every=0,
+                ckpt_every=10, masks=NO_OCCLUDERS, out=str(tmp_path / network), data=str(data_root),
+                model=model)
+    base.update(kw)
+    return InpaintTrainConfig.from_yaml(network=network, **base)
+
+
+@pytest.mark.parametrize("network", ["ifacenet", "in2"])
+def test_a_few_steps_on_real_faces_lower_the_loss(network, tmp_path, data_root):
+    torch.set_num_threads(2)
+    cfg = _tiny(network, tmp_path, data_root)
+    r = train_inpainter(cfg, progress=False)
+    log = [json.loads(line) for line in open(tmp_path / network / "log.jsonl")]
+    losses = [e["loss"] for e in log if "loss" in e]
+    assert r["steps"] == 40 and len(losses) == 4
+    assert losses[-1] < 0.9 * losses[0], losses
+    assert (tmp_path / network / f"{network}.safetensors").exists()
+
+
+def test_resume_continues_the_run_and_validation_writes_a_grid(tmp_path, data_root):
+    cfg = _tiny("ifacenet", tmp_path, data_root, steps=4, ckpt_every=2, val_every=4, val_faces=4)
+    train_inpainter(cfg, progress=False)
+    assert (tmp_path / "ifacenet" / "val" / "step-4" / "grid.png").exists()
+    cfg = _tiny("ifacenet", tmp_path, data_root, steps=6, ckpt_every=2, val_every=0)
+    r = train_inpainter(cfg, progress=False)
+    assert r["steps"] == 6
+    steps = [json.loads(line)["step"] for line in open(tmp_path / "ifacenet" / "log.jsonl")]
+    assert steps[-1] == 6
+
+
+def test_gan_losses_train_with_the_discriminator(tmp_path, data_root):
+    cfg = _tiny("ifacenet", tmp_path, data_root, steps=3, ckpt_every=3,
+                loss={"perceptual": 0.05, "style": 100.0, "adversarial": 0.01, "feature_matching": 1.0})
+    train_inpainter(cfg, progress=False)
+    log = [json.loads(line) for line in open(tmp_path / "ifacenet" / "log.jsonl")]
+    assert {"adv", "fm", "d", "perc", "style"} <= set(log[-1])
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "ifacenet" / "last.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert any(k.startswith("disc.") for k in keys) and any(k.startswith("ema.") for k in keys)
+
+
+def test_training_masks_always_have_a_hole(data_root):
+    sampler = MaskSampler(MaskMix(NO_OCCLUDERS["weights"]), 64)
+    rng = np.random.default_rng(0)
+    ratios = [sampler(rng).mean() for _ in range(60)]
+    assert min(ratios) > 0 and max(ratios) < 0.9
+    assert box_mask(64, rng).dtype == bool
+    ds = InpaintData(64, MaskMix(NO_OCCLUDERS["weights"]), data=data_root, limit=8)
+    x, m = ds[3]
+    assert x.shape == (3, 64, 64) and m.shape == (1, 64, 64)
+    assert -1 <= x.min() and x.max() <= 1 and m.sum() > 0
+    with pytest.raises(ValueError, match="unknown mask kinds"):
+        MaskSampler(MaskMix({"nvidia": 1.0}), 64)
+
+
+def test_bad_training_configs_are_refused(tmp_path, run_cli):
+    with pytest.raises(UnveilError, match="unknown setting"):
+        InpaintTrainConfig.from_yaml(network="ifacenet", colour="red")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n")
+    code, _, err = run_cli("train", "in2", "--config", bad)
+    assert code == 2 and "must be a mapping" in err
+    code, _, err = run_cli("train", "in2", "--set", "steps")
+    assert code == 2 and "KEY=VALUE" in err
+    code, _, err = run_cli("train", "ifacenet", "--config", tmp_path / "missing.yaml")
+    assert code == 2 and "no such config" in err
+
+
+@pytest.fixture(scope="module")
+def test_faces(data_root):
+    from unveil.data import face_records, load_face
+    from unveil.masks import mask_source
+
+    recs = face_records("utkface", "test", data_root)[:16]
+    src = mask_source("nvidia", data_root)
+    # bins 10-20 .. 50-60 (index 1..5 of the six), so no near-empty holes
+    masks = [src(1 + (i % 5) + 6 * (i // 5), 256)[0] for i in range(16)]
+    faces = [load_face(r, 256) for r in recs]
+    return faces, masks
+
+
+def _hole_psnr(name, test_faces):
+    from unveil import models
+    from unveil.eval.harness import blank_hole
+    from unveil.eval.metrics import psnr
+
+    faces, masks = test_faces
+    inputs = [blank_hole(f, m) for f, m in zip(faces, masks)]
+    outs = models.load(name).inpaint_batch(inputs, masks)
+    for o, i, m in zip(outs, inputs, masks):
+        assert np.array_equal(o[~m], i[~m])
+    return float(np.mean([psnr(o, f, m) for o, f, m in zip(outs, faces, masks)]))
+
+
+def test_shipped_in2_is_trained_but_not_yet_above_telea(test_faces):
+    """IN2's shipped weights are a short CPU run (1,600 steps): measured 0.8 dB *below* Telea inside
+    the hole on 48 test faces at 256 px. Guard the trained level; the strict xfail below turns red
+    (to be flipped) once a better run beats Telea."""
+    assert _hole_psnr("in2", test_faces) > _hole_psnr("telea", test_faces) - 2.0
+
+
+@pytest.mark.xfail(strict=True, reason="IN2 is undertrained (see its model card); beats Telea after a longer run")
+def test_shipped_in2_beats_telea_inside_the_hole(test_faces):
+    assert _hole_psnr("in2", test_faces) > _hole_psnr("telea", test_faces) + 0.25
+
+
+@pytest.mark.parametrize("name", ["ifacenet"])
+def test_shipped_weights_beat_telea_inside_the_hole(name, test_faces):
+    from unveil import models
+    from unveil.eval.harness import blank_hole
+    from unveil.eval.metrics import psnr
+
+    faces, masks = test_faces
+    inputs = [blank_hole(f, m) for f, m in zip(faces, masks)]
+    ours = models.load(name).inpaint_batch(inputs, masks)
+    telea = models.load("telea").inpaint_batch(inputs, masks)
+    p_ours = np.mean([psnr(o, f, m) for o, f, m in zip(ours, faces, masks)])
+    p_telea = np.mean([psnr(o, f, m) for o, f, m in zip(telea, faces, masks)])
+    # short CPU training: measured +0.5 dB (IFACENET) over Telea on these 16 faces and +1.5 dB on
+    # 48; see README for the 200-face numbers. The margin guards against a broken or untrained net
+    # (random weights score about 10 dB below Telea).
+    assert p_ours > p_telea + 0.25, (p_ours, p_telea)
+    for o, i, m in zip(ours, inputs, masks):
+        assert np.array_equal(o[~m], i[~m])
+
+
+def test_eval_harness_scores_non_square_crops(tmp_path, data_root):
+    from unveil.data import face_records
+    from unveil.data.faces import load_face_shaped
+    from unveil.eval.harness import EvalConfig, run_eval
+
+    rec = face_records("lfw", data=data_root)[0]
+    tall, wide = load_face_shaped(rec, (256, 192)), load_face_shaped(rec, (200, 320))
+    assert tall.shape == (256, 192, 3) and wide.shape == (200, 320, 3)
+    r = run_eval(EvalConfig(model="telea", faces="lfw", masks="nvidia", shape="256x192", limit=4,
+                            lpips=False, identity=False, data=str(data_root), out=str(tmp_path / "e")),
+                 progress=False)
+    assert r["summary"]["all"]["n"] == 4 and 15 < r["summary"]["all"]["psnr"] < 60
+    from unveil.io import read_image
+
+    grid = read_image(tmp_path / "e" / "grid.png")
+    assert grid.shape[0] > grid.shape[1] * 1.2  # 4 rows of tall cells, 4 columns
+    with pytest.raises(UnveilError, match="HxW"):
+        run_eval(EvalConfig(model="telea", shape="tall", data=str(data_root)))

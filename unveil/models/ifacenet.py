@@ -1,0 +1,126 @@
+"""IFACENET: face inpainting with an ensemble encoder (seed paper "De-Occlusion Face Model").
+
+An autoencoder whose encoder is an *ensemble of parallel branches* that look at the masked face in
+different ways, so the fused features are more diverse than one branch of the same size gives:
+
+* ``plain``   - stacks of 3x3 convolutions (fine local texture),
+* ``dilated`` - 3x3 convolutions with dilation 2 (wider context at the same cost),
+* ``wide``    - 5x5 strided convolutions and 7x7 depthwise-separable ones (large kernels).
+
+Each branch downsamples three times (1/2, 1/4, 1/8). At every scale the branch outputs are
+concatenated and fused by a 1x1 convolution; the fused maps are the skip connections. A bottleneck
+of dilated residual blocks (dilations 1, 2, 4, 8) spreads context across large holes, and the decoder
+upsamples with the skips back to an RGB image. Input: masked image and mask; any H x W.
+
+Ablation: ``branches=("plain",)`` with a wider ``branch_width`` gives a single-branch encoder with
+about the same number of parameters (``IFACENetConfig.single_branch()``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unveil.models.blocks import ConvAct, ResBlock, act, to_net
+from unveil.models.neural import NeuralInpainter, network
+from unveil.models.registry import register
+
+BRANCHES = ("plain", "dilated", "wide")
+
+
+@dataclass
+class IFACENetConfig:
+    width: int = 16  # channels of the full-resolution stem
+    scale_width: int = 24  # fused channels at 1/2 (2x and 4x at 1/4 and 1/8)
+    branch_width: int = 24  # per-branch channels at 1/2 (2x and 4x at 1/4 and 1/8)
+    branches: list[str] = field(default_factory=lambda: list(BRANCHES))
+    bottleneck_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    decoder_width: int = 16  # channels at full resolution in the decoder
+
+    @classmethod
+    def single_branch(cls) -> "IFACENetConfig":
+        """The ablation: one plain branch, widened to about the ensemble's parameter count."""
+        return cls(branches=["plain"], branch_width=40)
+
+
+def _stage(kind: str, cin: int, cout: int) -> nn.Sequential:
+    if kind == "plain":
+        return nn.Sequential(ConvAct(cin, cout, 3, 2), ConvAct(cout, cout, 3))
+    if kind == "dilated":
+        return nn.Sequential(ConvAct(cin, cout, 3, 2), ConvAct(cout, cout, 3, dilation=2))
+    if kind == "wide":
+        return nn.Sequential(ConvAct(cin, cout, 5, 2), ConvAct(cout, cout, 7, groups=cout),
+                             ConvAct(cout, cout, 1))
+    raise ValueError(f"unknown IFACENET branch '{kind}'; choose from {BRANCHES}")
+
+
+class Branch(nn.Module):
+    """One encoder branch: three downsampling stages, returning the three feature maps."""
+
+    def __init__(self, kind: str, cin: int, width: int):
+        super().__init__()
+        chans = (width, 2 * width, 4 * width)
+        self.stages = nn.ModuleList()
+        for c in chans:
+            self.stages.append(_stage(kind, cin, c))
+            cin = c
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for s in self.stages:
+            x = s(x)
+            feats.append(x)
+        return feats
+
+
+class Up(nn.Module):
+    """Upsample to the skip's size, concatenate, one or two convolutions."""
+
+    def __init__(self, cin: int, cskip: int, cout: int, convs: int = 2):
+        super().__init__()
+        layers = [ConvAct(cin + cskip, cout, 3)] + [ConvAct(cout, cout, 3) for _ in range(convs - 1)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
+        return self.body(torch.cat([x, skip], 1))
+
+
+@network("ifacenet", IFACENetConfig)
+class IFACENet(nn.Module):
+    def __init__(self, cfg: IFACENetConfig):
+        super().__init__()
+        self.cfg = cfg
+        w, bw, sw = cfg.width, cfg.branch_width, cfg.scale_width
+        self.stem = ConvAct(4, w, 3)
+        self.branches = nn.ModuleList(Branch(k, w, bw) for k in cfg.branches)
+        nb = len(cfg.branches)
+        scales = (sw, 2 * sw, 4 * sw)  # fused channels at 1/2, 1/4, 1/8
+        self.fuse = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(nb * bw * (2 ** i), c, 1), act()) for i, c in enumerate(scales))
+        self.bottleneck = nn.Sequential(*[ResBlock(scales[2], d) for d in cfg.bottleneck_dilations])
+        self.up3 = Up(scales[2], scales[1], scales[1])
+        self.up2 = Up(scales[1], scales[0], scales[0])
+        self.up1 = Up(scales[0], w, cfg.decoder_width, convs=1)
+        self.out = nn.Conv2d(cfg.decoder_width, 3, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        s0 = self.stem(to_net(x, m))
+        per_branch = [b(s0) for b in self.branches]
+        fused = [f(torch.cat([pb[i] for pb in per_branch], 1)) for i, f in enumerate(self.fuse)]
+        y = self.bottleneck(fused[2])
+        y = self.up3(y, fused[1])
+        y = self.up2(y, fused[0])
+        y = self.up1(y, s0)
+        return torch.tanh(self.out(y))
+
+
+@register("ifacenet", summary="IFACENET: ensemble-encoder autoencoder (trained, shipped)", rank=25,
+          tags=("learned",))
+class IFACENetInpainter(NeuralInpainter):
+    """IFACENET inpainter with the shipped weights (``weights=`` another file)."""
+
+    network_name = "ifacenet"
+    weight_name = "ifacenet"

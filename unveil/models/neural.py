@@ -1,0 +1,165 @@
+"""Learned inpainters: a registry of networks (for the trainer) and one inference wrapper.
+
+A network module registers itself with ``@network("ifacenet", IFACENetConfig)``; the trainer builds
+it by name from a config dict, and :class:`NeuralInpainter` loads its shipped safetensors weights
+(the config travels in the file's metadata). Every network has the same contract::
+
+    forward(x, m) -> y      x: N x 3 x H x W in [-1, 1] with the hole zeroed, m: N x 1 x H x W
+                            (1 = hole), y: N x 3 x H x W in [-1, 1], for any H, W >= 16
+
+At inference the face crop is brought to the working size the network was trained at (its shorter
+side, aspect kept), filled, and the fill is brought back to the crop's size; the base class then
+keeps every pixel outside the hole from the input.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from unveil.errors import UnveilError
+from unveil.models.base import Inpainter, check_pair
+from unveil.models.weights import load_weights, shipped
+
+NETWORKS: dict[str, tuple[type, Callable]] = {}
+
+
+def network(name: str, config_cls: type):
+    """Class decorator: register an ``nn.Module`` taking one config dataclass under ``name``."""
+
+    def deco(cls):
+        if name in NETWORKS:
+            raise ValueError(f"network '{name}' is registered twice")
+        NETWORKS[name] = (config_cls, cls)
+        cls.network_name = name
+        return cls
+
+    return deco
+
+
+def make_config(name: str, overrides: dict | None = None):
+    if name not in NETWORKS:
+        raise UnveilError(f"unknown network '{name}'; networks: {', '.join(sorted(NETWORKS))}")
+    config_cls = NETWORKS[name][0]
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    bad = set(overrides or {}) - fields
+    if bad:
+        raise UnveilError(f"unknown {name} setting(s) {sorted(bad)}; known: {sorted(fields)}")
+    cfg = config_cls(**(overrides or {}))
+    return cfg
+
+
+def build_network(name: str, overrides: dict | None = None) -> torch.nn.Module:
+    cfg = make_config(name, overrides)
+    return NETWORKS[name][1](cfg)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 N x H x W x 3 -> float N x 3 x H x W in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+
+def to_uint8(t: torch.Tensor) -> np.ndarray:
+    """float N x 3 x H x W in [-1, 1] -> uint8 N x H x W x 3."""
+    return ((t.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def work_shape(h: int, w: int, work: int | None) -> tuple[int, int]:
+    """(h, w) scaled so the shorter side is ``work`` (never enlarged), at least 16 px."""
+    if not work or min(h, w) <= work:
+        return h, w
+    s = work / min(h, w)
+    return max(16, round(h * s)), max(16, round(w * s))
+
+
+class NeuralInpainter(Inpainter):
+    """A registered learned inpainter with weights: ``weights=`` a file, default the shipped one."""
+
+    network_name: str = ""
+    weight_name: str = ""
+
+    def __init__(self, weights: str | Path | None = None, device: str = "cpu",
+                 work_size: int | None = None):
+        """``work_size``: shorter side the network works at (default: its training size; 0: the
+        crop's own size)."""
+        path = Path(weights) if weights is not None else shipped(self.weight_name)
+        if weights is None and not path.exists():
+            raise UnveilError(
+                f"no trained weights ship for '{self.name}' (expected {path}); train them with "
+                f"`unveil train {self.network_name}` and pass the file as weights=")
+        self.device = torch.device(device)
+        net = self.network_name
+        if path.exists():
+            from unveil.models.weights import read_metadata
+
+            try:
+                other = read_metadata(path).get("network")
+            except Exception:  # unreadable: load_weights says so
+                other = None
+            if other and other != net:
+                raise UnveilError(f"{path} holds weights of network '{other}', not '{net}'")
+        self.model, self.meta = load_weights(path, lambda c: build_network(net, c),
+                                             what=f"inpainter '{self.name}'")
+        self.model.to(self.device).eval()
+        self.weights = path
+        self.work_size = (int(self.meta.get("size") or 0) or None) if work_size is None else (work_size or None)
+
+    @classmethod
+    def from_module(cls, model: torch.nn.Module, size: int | None, name: str | None = None):
+        """Wrap a network in memory (a model being trained) without reading weights."""
+        self = cls.__new__(cls)
+        self.model, self.meta, self.weights = model, {"size": size}, None
+        self.device = next(model.parameters()).device
+        self.work_size = size
+        if name:
+            self.name = name
+        return self
+
+    def _inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self._fill(image[None], mask[None])[0]
+
+    def inpaint_batch(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
+        pairs = [check_pair(i, m) for i, m in zip(images, masks)]
+        out: list[np.ndarray | None] = [None] * len(pairs)
+        groups: dict[tuple, list[int]] = {}
+        for k, (img, m) in enumerate(pairs):
+            if not m.any():
+                out[k] = img.copy()
+            else:
+                groups.setdefault(img.shape, []).append(k)
+        for idx in groups.values():
+            imgs = np.stack([pairs[k][0] for k in idx])
+            ms = np.stack([pairs[k][1] for k in idx])
+            filled = self._fill(imgs, ms)
+            for k, f in zip(idx, filled):
+                out[k] = np.where(pairs[k][1][..., None], f, pairs[k][0])
+        return out
+
+    @torch.inference_mode()
+    def _fill(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """uint8 N x H x W x 3 and bool N x H x W -> uint8 N x H x W x 3 (the hole filled)."""
+        h, w = images.shape[1:3]
+        wh, ww = work_shape(h, w, self.work_size)
+        if (wh, ww) != (h, w):
+            small = np.stack([cv2.resize(i, (ww, wh), interpolation=cv2.INTER_AREA) for i in images])
+            # a working pixel is a hole if any part of it is: no hole pixel leaks into the input
+            msmall = np.stack([cv2.resize(m.astype(np.float32), (ww, wh), interpolation=cv2.INTER_AREA)
+                               for m in masks]) > 1e-3
+        else:
+            small, msmall = images, masks
+        x = to_tensor(small).to(self.device)
+        m = torch.from_numpy(msmall[:, None].astype(np.float32)).to(self.device)
+        y = self._forward(x * (1 - m), m, (h, w))
+        return to_uint8(y)
+
+    def _forward(self, x: torch.Tensor, m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Fill at the working size, then resize the result to ``size``."""
+        y = self.model(x, m)
+        if tuple(y.shape[2:]) != tuple(size):
+            y = F.interpolate(y, size=size, mode="bicubic", align_corners=False)
+        return y

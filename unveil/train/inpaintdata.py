@@ -1,0 +1,104 @@
+"""Training data for inpainting: UTKFace train faces (augmented) with holes from a mix of sources.
+
+The mix (:class:`MaskMix`) draws, per sample, one of
+  * ``freeform`` - procedural brush strokes and boxes (thin/medium/thick), hole ratio uniform over
+    the 0-60 % bins,
+  * ``box``      - one to three rectangles,
+  * ``occluder`` - the exact mask of a synthetic occluder (face masks, glasses, sunglasses, scarves,
+    objects, shapes) taken from the cached SOCLNET training pool, so the models learn the holes they
+    meet in use; flipped and jittered.
+NVIDIA masks are never used in training: they are the evaluation masks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from unveil.data.dataset import FaceDataset
+from unveil.masks.bins import BINS
+from unveil.masks.freeform import freeform_mask
+
+STYLES = ("thin", "medium", "thick")
+
+
+@dataclass
+class MaskMix:
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"freeform": 0.5, "box": 0.15, "occluder": 0.35})
+    occluder_pool: int = 6000  # size of the cached synthetic-occlusion pool to draw masks from
+
+    def kinds(self) -> list[str]:
+        return [k for k, w in self.weights.items() if w > 0]
+
+
+def box_mask(size: int, rng: np.random.Generator) -> np.ndarray:
+    m = np.zeros((size, size), bool)
+    for _ in range(rng.integers(1, 4)):
+        w, h = (rng.uniform(0.15, 0.5, 2) * size).astype(int)
+        x, y = rng.integers(0, size - w), rng.integers(0, size - h)
+        m[y:y + h, x:x + w] = True
+    return m
+
+
+class MaskSampler:
+    """Draws training masks (bool size x size) from a :class:`MaskMix`."""
+
+    def __init__(self, mix: MaskMix, size: int, data=None, progress: bool = True):
+        unknown = set(mix.weights) - {"freeform", "box", "occluder"}
+        if unknown:
+            raise ValueError(f"unknown mask kinds {sorted(unknown)}; use freeform, box, occluder")
+        self.mix, self.size = mix, size
+        kinds = mix.kinds()
+        if not kinds:
+            raise ValueError("the mask mix has no kind with a positive weight")
+        p = np.array([mix.weights[k] for k in kinds], float)
+        self.kinds, self.p = kinds, p / p.sum()
+        self.occluders = None
+        if "occluder" in kinds:
+            from unveil.train.segdata import PoolSpec, build_pool, load_pool
+
+            pool = load_pool(build_pool(PoolSpec("train", mix.occluder_pool, size), data,
+                                        progress=progress))
+            self.occluders = pool["masks"]
+
+    def __call__(self, rng: np.random.Generator) -> np.ndarray:
+        kind = self.kinds[rng.choice(len(self.kinds), p=self.p)]
+        s = self.size
+        if kind == "freeform":
+            b = list(BINS)[rng.integers(0, len(BINS))]
+            m = freeform_mask(s, int(rng.integers(0, 2**31)), STYLES[rng.integers(0, 3)], bin=b)
+        elif kind == "box":
+            m = box_mask(s, rng)
+        else:
+            m = self.occluders[rng.integers(0, len(self.occluders))].astype(np.float32)
+            if rng.random() < 0.5:
+                m = m[:, ::-1]
+            a = cv2.getRotationMatrix2D((s / 2, s / 2), rng.uniform(-8, 8), rng.uniform(0.9, 1.1))
+            a[:, 2] += rng.uniform(-0.05, 0.05, 2) * s
+            m = cv2.warpAffine(np.ascontiguousarray(m), a, (s, s), flags=cv2.INTER_LINEAR) >= 0.5
+        if not m.any():  # every sample has a hole
+            m = box_mask(s, rng)
+        return m
+
+
+class InpaintData(Dataset):
+    """Items: (image 3xSxS in [-1, 1], mask 1xSxS float, 1 = hole). Faces are augmented; the mask
+    is drawn fresh each time from torch's RNG (seeded per DataLoader worker)."""
+
+    def __init__(self, size: int = 128, mix: MaskMix | None = None, split: str = "train", data=None,
+                 limit: int | None = None, progress: bool = True):
+        self.faces = FaceDataset("utkface", split, size, augment=split == "train", data=data, limit=limit)
+        self.masks = MaskSampler(mix or MaskMix(), size, data, progress)
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __getitem__(self, i: int):
+        img = self.faces[i]["image"] * 2 - 1
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        m = torch.from_numpy(self.masks(rng).astype(np.float32))[None]
+        return img, m
