@@ -220,7 +220,7 @@ class IN2(nn.Module):
 
 
 @register("in2", summary="IN2: position-aware implicit network, any shape and size (trained, shipped)",
-          rank=22, tags=("learned",))
+          rank=5, tags=("learned",))
 class IN2Inpainter(NeuralInpainter):
     """IN2 inpainter with the shipped weights; the face is encoded at the working size and the
     implicit decoder is queried at the crop's own resolution, at the hole's pixels only."""
