@@ -120,15 +120,7 @@ class VGGLoss(nn.Module):
         self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1))
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = ((x + 1) / 2 - self.mean) / self.std
-        outs = []
-        for i, layer in enumerate(self.vgg.layers):
-            x = layer(x)
-            if isinstance(layer, nn.Conv2d):
-                x = torch.relu(x)
-            if i in self.taps:
-                outs.append(x)
-        return outs
+        return self.vgg(((x + 1) / 2 - self.mean) / self.std)  # layers cut after the last tap
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(perceptual, style) losses."""
