@@ -113,7 +113,7 @@ def test_segmenter_gives_probabilities_at_any_size(tiny_weights):
 def test_segmenter_needs_weights(tmp_path, monkeypatch):
     with pytest.raises(UnveilError, match="no weights"):
         SOCLNetSegmenter(weights=tmp_path / "missing.safetensors")
-    import unveil.models.soclnet as mod
+    import unveil.models.weights as mod
 
     monkeypatch.setattr(mod, "shipped", lambda name: tmp_path / f"{name}.safetensors")
     for name in ("soclnet", "soclnet-noattn"):

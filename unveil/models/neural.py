@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from unveil.errors import UnveilError
 from unveil.models.base import Inpainter, check_pair
-from unveil.models.weights import load_weights, shipped
+from unveil.models.weights import load_weights, weights_path
 
 NETWORKS: dict[str, tuple[type, Callable]] = {}
 
@@ -87,24 +87,11 @@ class NeuralInpainter(Inpainter):
                  work_size: int | None = None):
         """``work_size``: shorter side the network works at (default: its training size; 0: the
         crop's own size)."""
-        path = Path(weights) if weights is not None else shipped(self.weight_name)
-        if weights is None and not path.exists():
-            raise UnveilError(
-                f"no trained weights ship for '{self.name}' (expected {path}); train them with "
-                f"`unveil train {self.network_name}` and pass the file as weights=")
+        path = weights_path(weights, self.weight_name, self.name, self.network_name)
         self.device = torch.device(device)
         net = self.network_name
-        if path.exists():
-            from unveil.models.weights import read_metadata
-
-            try:
-                other = read_metadata(path).get("network")
-            except Exception:  # unreadable: load_weights says so
-                other = None
-            if other and other != net:
-                raise UnveilError(f"{path} holds weights of network '{other}', not '{net}'")
         self.model, self.meta = load_weights(path, lambda c: build_network(net, c),
-                                             what=f"inpainter '{self.name}'")
+                                             what=f"inpainter '{self.name}'", network=net)
         self.model.to(self.device).eval()
         self.weights = path
         self.work_size = (int(self.meta.get("size") or 0) or None) if work_size is None else (work_size or None)

@@ -35,7 +35,7 @@ from torch import nn
 from unveil.errors import UnveilError
 from unveil.models.base import Segmenter
 from unveil.models.registry import register
-from unveil.models.weights import load_weights, shipped
+from unveil.models.weights import load_weights, weights_path
 
 #: Output stride of the whole network: input sides must be multiples of this (the segmenter pads).
 MULTIPLE = 16
@@ -309,11 +309,7 @@ class SOCLNetSegmenter(Segmenter):
     weight_name = "soclnet"
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu"):
-        path = Path(weights) if weights is not None else shipped(self.weight_name)
-        if weights is None and not path.exists():
-            raise UnveilError(
-                f"no trained weights ship yet for '{self.name}' (expected {path}); train them with "
-                f"`unveil train soclnet` and pass the file as weights=")
+        path = weights_path(weights, self.weight_name, self.name, "soclnet")
         self.device = torch.device(device)
         model, self.meta = load_weights(path, build_soclnet, what=f"segmenter '{self.name}'")
         # BatchNorm folded into the convs and channels-last tensors: ~1.7x faster on a CPU

@@ -28,6 +28,15 @@ def shipped(name: str) -> Path:
     return SHIPPED / f"{name}.safetensors"
 
 
+def weights_path(weights: str | os.PathLike | None, weight_name: str, model: str, train: str) -> Path:
+    """``weights`` if given, else the shipped file; a clear error when nothing ships for ``model``."""
+    path = Path(weights) if weights is not None else shipped(weight_name)
+    if weights is None and not path.exists():
+        raise UnveilError(f"no trained weights ship for '{model}' (expected {path}); train them with "
+                          f"`unveil train {train}` and pass the file as weights=")
+    return path
+
+
 def save_weights(path: str | os.PathLike, model: torch.nn.Module, config=None,
                  meta: dict | None = None, half: bool = True) -> Path:
     """Write ``model``'s state dict atomically as safetensors, config and meta as metadata."""
@@ -58,8 +67,9 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 
 def load_weights(path: str | os.PathLike, build: Callable[[dict], torch.nn.Module],
-                 what: str = "model") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a model from a safetensors file written by :func:`save_weights`."""
+                 what: str = "model", network: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a model from a safetensors file written by :func:`save_weights`. With ``network``,
+    a file whose metadata names another network is refused."""
     path = Path(path)
     if not path.exists():
         raise UnveilError(f"no weights for {what} at {path}")
@@ -68,6 +78,8 @@ def load_weights(path: str | os.PathLike, build: Callable[[dict], torch.nn.Modul
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise UnveilError(f"{path}: not a readable safetensors weight file ({e})") from None
+    if network and meta.get("network") and meta["network"] != network:
+        raise UnveilError(f"{path} holds weights of network '{meta['network']}', not '{network}'")
     model = build(meta.get("config") or {})
     own = model.state_dict()
     state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
