@@ -1,7 +1,6 @@
 """The ``unveil`` command line. Every command has ``--help``; bad input exits 2 with a message."""
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Optional
@@ -270,11 +269,6 @@ def _train_inpainter(network: str, config: Optional[Path], steps, batch, size, l
             over[head] = v
     if config is not None and not config.exists():
         raise UnveilError(f"{config}: no such config file")
-    base = InpaintTrainConfig.from_yaml(config, network=network)
-    for k in ("loss", "masks", "model"):  # nested --set values update the config's, not replace
-        if isinstance(over.get(k), dict):
-            cur = getattr(base, k)
-            over[k] = {**(dataclasses.asdict(cur) if dataclasses.is_dataclass(cur) else cur), **over[k]}
     cfg = InpaintTrainConfig.from_yaml(config, network=network, **over)
     cfg.resume = resume
     if threads:

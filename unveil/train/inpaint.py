@@ -104,7 +104,11 @@ class InpaintTrainConfig:
         raw = yaml.safe_load(path.read_text()) or {}
         if not isinstance(raw, dict):
             raise UnveilError(f"{path}: a training config must be a mapping")
-        raw.update({k: v for k, v in overrides.items() if v is not None})
+        for k, v in overrides.items():
+            if v is None:
+                continue
+            # nested settings (loss, masks, model) update the file's mapping instead of replacing it
+            raw[k] = {**raw[k], **v} if isinstance(v, dict) and isinstance(raw.get(k), dict) else v
         if network:
             raw["network"] = network
         known = {f.name for f in dataclasses.fields(cls)}
