@@ -150,6 +150,19 @@ def test_dice_and_bce_dice_losses():
         dice_loss(logits, torch.zeros(1, 1, 3, 3))
 
 
+def test_clean_faces_are_taught_by_bce_alone():
+    """An empty target (a clean face) adds no Dice term: a confident empty prediction costs ~0,
+    and in a batch with one occluded sample the Dice term is weighted by the occluded share."""
+    empty = torch.zeros(1, 1, 8, 8)
+    assert bce_dice_loss(torch.full((1, 1, 8, 8), -20.0), empty).item() < 1e-6
+    assert bce_dice_loss(torch.zeros(1, 1, 8, 8), empty).item() == pytest.approx(np.log(2))
+    t = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    batch_t = torch.cat([t, torch.zeros_like(t)])
+    logits = torch.zeros(2, 1, 2, 2)
+    # bce ln 2 over all pixels; dice 0.5 on the occluded sample, times its share 1/2
+    assert bce_dice_loss(logits, batch_t).item() == pytest.approx(np.log(2) + 0.25)
+
+
 def test_tiny_soclnet_learns_occluders_on_real_faces(data_root):
     """A tiny SOCLNET trains a few steps on real faces and its loss falls."""
     from unveil.data import face_records, load_face

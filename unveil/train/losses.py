@@ -36,10 +36,15 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
 
 def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, bce_weight: float = 1.0,
                   dice_weight: float = 1.0) -> torch.Tensor:
-    """``bce_weight`` x binary cross-entropy (mean over pixels) + ``dice_weight`` x :func:`dice_loss`."""
+    """``bce_weight`` x binary cross-entropy (mean over pixels) + ``dice_weight`` x :func:`dice_loss`
+    over the samples that have an occluder. Dice of an empty target is about 1 for any non-zero
+    prediction, so clean faces (negatives) are taught by the BCE term alone."""
     target = _check(logits, target)
     bce = F.binary_cross_entropy_with_logits(logits, target)
-    return bce_weight * bce + dice_weight * dice_loss(logits, target)
+    has = target.flatten(1).amax(1) > 0
+    if not has.any():
+        return bce_weight * bce
+    return bce_weight * bce + dice_weight * dice_loss(logits[has], target[has]) * has.float().mean()
 
 
 # --- inpainting -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from unveil.eval.metrics import seg_counts, seg_scores
 from unveil.train.checkpoint import load_checkpoint, save_checkpoint
 from unveil.train.schedule import scheduler
-from unveil.train.segdata import PoolSpec, SegPool, build_pool, load_pool
+from unveil.train.segdata import PoolSpec, SegPool, build_pool, load_pool, merge_pools
 
 
 @dataclass
@@ -31,6 +31,10 @@ class SegTrainConfig:
     size: int = 128
     train_pool: int = 6000
     val_pool: int = 300
+    #: clean faces (empty masks) added to the training pool, and in proportion to the val pool
+    clean_pool: int = 0
+    #: start from these weights ("shipped": unveil's shipped file of ``name``) instead of scratch
+    init: str | None = None
     batch: int = 16
     steps: int = 3000
     lr: float = 2e-3
@@ -70,12 +74,28 @@ def train_segmenter(cfg: SegTrainConfig, progress: bool = True) -> dict:
     np.random.seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_ds = SegPool(load_pool(build_pool(PoolSpec("train", cfg.train_pool, cfg.size, cfg.seed),
-                                           cfg.data, progress=progress)), augment=True)
-    val_ds = SegPool(load_pool(build_pool(PoolSpec("val", cfg.val_pool, cfg.size, cfg.seed),
-                                         cfg.data, progress=progress)))
+    def pool(split: str, n: int, clean: int) -> dict:
+        p = load_pool(build_pool(PoolSpec(split, n, cfg.size, cfg.seed), cfg.data, progress=progress))
+        if clean:
+            c = load_pool(build_pool(PoolSpec(split, clean, cfg.size, cfg.seed, clean=True), cfg.data,
+                                     progress=progress))
+            p = merge_pools(p, c)
+        return p
+
+    train_ds = SegPool(pool("train", cfg.train_pool, cfg.clean_pool), augment=True)
+    val_clean = round(cfg.clean_pool * cfg.val_pool / max(cfg.train_pool, 1))
+    val_ds = SegPool(pool("val", cfg.val_pool, val_clean))
     mcfg = SOCLNetConfig(**{**cfg.model, "attention": cfg.attention})
     model = SOCLNet(mcfg).to(cfg.device).train()
+    if cfg.init:  # fine-tune: the network (and its configuration) come from the initial weights
+        from unveil.models.soclnet import build_soclnet
+        from unveil.models.weights import load_weights, shipped
+
+        src = shipped(cfg.name) if cfg.init == "shipped" else Path(cfg.init)
+        init, _ = load_weights(src, build_soclnet, what="initial weights")
+        mcfg = init.config
+        model = SOCLNet(mcfg).to(cfg.device).train()
+        model.load_state_dict({k: v.float() for k, v in init.state_dict().items()})
     cl = torch.channels_last  # about 20 % faster convolutions on the CPU
     model = model.to(memory_format=cl)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

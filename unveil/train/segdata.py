@@ -31,9 +31,12 @@ class PoolSpec:
     size: int = 128
     seed: int = 0
     synth_size: int = 256  # faces are synthesized at this size, then resized to ``size``
+    #: clean faces (no occluder, empty mask): negatives, so a bare face is not "found" occluded
+    clean: bool = False
 
     def path(self, root: Path = CACHE) -> Path:
-        return Path(root) / f"seg-{self.split}-{self.size}-{self.n}-s{self.seed}.npz"
+        tag = "clean-" if self.clean else ""
+        return Path(root) / f"seg-{tag}{self.split}-{self.size}-{self.n}-s{self.seed}.npz"
 
 
 _worker = {}
@@ -70,6 +73,8 @@ def build_pool(spec: PoolSpec, data=None, workers: int = 2, progress: bool = Tru
     path = spec.path(root)
     if path.exists():
         return path
+    if spec.clean:
+        return _build_clean_pool(spec, data, progress, path)
     images = np.zeros((spec.n, spec.size, spec.size, 3), np.uint8)
     masks = np.zeros((spec.n, spec.size, spec.size), bool)
     kinds = np.full(spec.n, -1, np.int8)
@@ -86,6 +91,40 @@ def build_pool(spec: PoolSpec, data=None, workers: int = 2, progress: bool = Tru
     np.savez(tmp, images=images[ok], masks=masks[ok], kinds=kinds[ok], kind_names=np.array(KINDS))
     tmp.replace(path)
     return path
+
+
+CLEAN = "clean"
+
+
+def _build_clean_pool(spec: PoolSpec, data, progress: bool, path: Path) -> Path:
+    """Clean faces of the split (every k-th record, seeded offset) with empty masks."""
+    from unveil.data import face_records, load_face
+    from unveil.occlusion.synth import KINDS
+
+    records = face_records("utkface", spec.split, data)
+    if not records:
+        raise UnveilError(f"no UTKFace {spec.split} faces for the clean pool")
+    rng = np.random.default_rng((spec.seed, 7))
+    pick = rng.choice(len(records), size=min(spec.n, len(records)), replace=False)
+    images = np.stack([cv2.resize(load_face(records[i], spec.synth_size), (spec.size, spec.size),
+                                  interpolation=cv2.INTER_AREA)
+                       for i in tqdm(pick, desc=f"clean {spec.split} pool", disable=not progress,
+                                     file=sys.stderr)])
+    masks = np.zeros(images.shape[:3], bool)
+    kinds = np.full(len(images), len(KINDS), np.int8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, images=images, masks=masks, kinds=kinds, kind_names=np.array(list(KINDS) + [CLEAN]))
+    tmp.replace(path)
+    return path
+
+
+def merge_pools(a: dict, b: dict) -> dict:
+    """One pool from two (kind names of the longer list; kinds index into it)."""
+    names = a["kind_names"] if len(a["kind_names"]) >= len(b["kind_names"]) else b["kind_names"]
+    return {"images": np.concatenate([a["images"], b["images"]]),
+            "masks": np.concatenate([a["masks"], b["masks"]]),
+            "kinds": np.concatenate([a["kinds"], b["kinds"]]), "kind_names": names}
 
 
 def load_pool(path: Path) -> dict:
