@@ -7,6 +7,20 @@ import pytest
 from unveil.data.paths import DATA_ENV, DEFAULT_ROOT
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache(tmp_path_factory):
+    """Exports made by the ONNX Runtime backend go to a temporary cache, not the user's home."""
+    from unveil.models.onnx import CACHE_ENV
+
+    old = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("unveil-cache"))
+    yield
+    if old is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = old
+
+
 def _shared_root() -> Path:
     return Path(os.environ.get(DATA_ENV) or DEFAULT_ROOT)
 

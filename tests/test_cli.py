@@ -9,7 +9,7 @@ from PIL import Image
 from unveil.cli import app
 
 COMMANDS = ["models", "detect", "inpaint", "eval", "eval-seg", "eval-verify", "masks", "synth", "demo",
-            "bench"]
+            "bench", "remove", "compare", "export", "serve"]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
@@ -148,3 +148,12 @@ def test_eval_seg_all_background_row(run_cli, data_root, tmp_path, monkeypatch):
     code, _, err = run_cli("eval-seg", "--model", "telea", "--n", "12", "--size", "128", "--real", "0",
                            "--data", data_root, "--out", tmp_path / "es2")
     assert code == 2 and "not a segmenter" in err
+
+
+def test_export_needs_a_format_and_refuses_in2(run_cli, tmp_path):
+    code, _, err = run_cli("export", "-o", tmp_path)
+    assert code == 2 and "--onnx" in err
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    code, _, err = run_cli("export", "--onnx", "--models", "in2", "-o", tmp_path)
+    assert code == 2 and "fft" in err.lower() and "Traceback" not in err
+    assert not list(tmp_path.iterdir())

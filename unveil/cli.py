@@ -25,14 +25,93 @@ DataOpt = typer.Option(None, "--data", help="Data root (default: $UNVEIL_DATA, e
 
 @app.command("models")
 def models_cmd() -> None:
-    """List the registered models."""
-    from unveil import models
+    """List the registered models: kind, size, and the measured numbers from `make bench`."""
+    from unveil.models.catalog import catalog
 
-    best = models.best()
-    for name in models.available(None):
-        i = models.info(name)
-        star = " (default)" if name == best else ""
-        typer.echo(f"{name:<16} {i.kind:<10} {i.summary}{star}")
+    for line in catalog():
+        typer.echo(line)
+
+
+@app.command("remove")
+def remove_cmd(
+    photos: list[Path] = typer.Argument(..., help="Photos or folders of photos (searched recursively)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder (folder structure is kept)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Inpainter (default: the pipeline's default)."),
+    segmenter: str = typer.Option("soclnet", "--segmenter", help="Occluder segmenter."),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="Fill this mask (white = hole) instead of "
+                                        "segmenting; one photo only."),
+    faces: str = typer.Option("all", "--faces", help="all, largest, or indices like 0,2 (largest first)."),
+    dilate: int = typer.Option(6, "--dilate", help="Grow the automatic mask by this many crop pixels."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Occluder probability threshold."),
+    save_masks: bool = typer.Option(False, "--save-masks", help="Also write NAME.mask.png (filled pixels)."),
+    report: bool = typer.Option(False, "--report", help="Also write NAME.json (per-face report)."),
+    identity: bool = typer.Option(False, "--identity", help="Identity distance input vs output per face "
+                                  "(dlib, ~0.4 s a face)."),
+    suffix: Optional[str] = typer.Option(None, "--format", help="Output format: png, jpg, webp "
+                                         "(default: the input's)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+) -> None:
+    """Find what hides each face of PHOTOS and restore the face beneath (batch, with a progress bar)."""
+    from tqdm import tqdm
+
+    from unveil.io import read_image_info, write_image, write_json
+    from unveil.pipeline import Restorer, RestoreOptions, collect_photos, default_inpainter
+
+    items = collect_photos(photos)
+    if mask is not None and len(items) != 1:
+        raise UnveilError(f"--mask applies to one photo, but {len(items)} were given")
+    if suffix and suffix.lower().lstrip(".") not in ("png", "jpg", "jpeg", "webp"):
+        raise UnveilError(f"--format must be png, jpg or webp, got '{suffix}'")
+    opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, identity=identity)
+    restorer = Restorer(segmenter=None if mask is not None else segmenter,
+                        inpainter=model or default_inpainter(), device=device, options=opts)
+    failed, done = [], 0
+    bar = tqdm(items, desc="remove", unit="photo", disable=len(items) < 2)
+    for src, rel in bar:
+        ext = "." + suffix.lower().lstrip(".") if suffix else src.suffix.lower()
+        if ext not in (".png", ".jpg", ".jpeg", ".webp"):
+            ext = ".png"
+        dst = (out_dir / rel).with_suffix(ext)
+        try:
+            img, info = read_image_info(src)
+            res = restorer.restore(img, mask=mask)
+            write_image(dst, res.image, protect=(src,) + ((mask,) if mask else ()),
+                        icc_profile=info["icc_profile"])
+            if save_masks:
+                write_image(dst.with_suffix(".mask.png"), res.mask, protect=(src,))
+            if report:
+                write_json(dst.with_suffix(".json"), {"input": str(src), "output": str(dst), **res.report()})
+        except UnveilError as e:
+            failed.append(f"{src}: {e}")
+            bar.write(f"unveil: skipped {src}: {e}")
+            continue
+        done += 1
+        kinds = [f"{f.occluder} {f.area * 100:.0f}%" for f in res.faces if f.restored]
+        msg = ", ".join(kinds) if kinds else "no occluder found, written unchanged"
+        bar.write(f"{src} -> {dst} ({len(res.faces)} face(s): {msg}; {res.seconds:.2f} s)")
+    if failed:
+        if done == 0 and len(items) == 1:
+            raise UnveilError(failed[0])
+        raise UnveilError(f"{len(failed)} of {len(items)} photos failed (see above); {done} written to {out_dir}")
+    typer.echo(f"{done} photo(s) restored with {restorer.model_name} into {out_dir}")
+
+
+@app.command("compare")
+def compare_cmd(
+    photo: Path = typer.Argument(..., help="A photo with an occluded face."),
+    output: Path = typer.Option(..., "--output", "-o", help="The comparison grid (.png, .jpg)."),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated inpainters (default all)."),
+    segmenter: str = typer.Option("soclnet", "--segmenter", help="Occluder segmenter."),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="Use this mask instead of the segmenter."),
+    faces: str = typer.Option("all", "--faces", help="all, largest, or indices like 0,2."),
+    size: int = typer.Option(256, "--size", help="Side of each cell (the aligned face crop)."),
+) -> None:
+    """One grid: input, the mask, and every inpainter's result, one row per face."""
+    from unveil.pipeline import compare
+
+    for line in compare(photo, output, models=[m.strip() for m in models.split(",")] if models else None,
+                        segmenter=segmenter, mask=mask, faces=faces, size=size):
+        typer.echo(line)
 
 
 @app.command("inpaint")
@@ -128,13 +207,14 @@ def eval_seg_cmd(
     size: int = typer.Option(256, "--size", help="Crop side in pixels."),
     threshold: float = typer.Option(0.5, "--threshold", help="Occluder when probability >= this."),
     real: int = typer.Option(24, "--real", help="Real masked photos in sheet_real.png (0: none)."),
+    clean: int = typer.Option(200, "--clean", help="Clean test faces for the false-alarm row (0: none)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval-seg/NAME)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
     """Score an occluder segmenter: pixel accuracy, IoU, F1 per occluder kind; real-photo sheet."""
     from unveil.eval.seg import SegEvalConfig, run_seg_eval
 
-    r = run_seg_eval(SegEvalConfig(model=model, n=n, size=size, threshold=threshold, real=real,
+    r = run_seg_eval(SegEvalConfig(model=model, n=n, size=size, threshold=threshold, real=real, clean=clean,
                                    data=str(data) if data else None, out=str(out) if out else None))
     typer.echo(r["table"])
     typer.echo(f"wrote {r['out_dir']}/seg_metrics.json, table.md, sheet_synthetic.png, sheet_real.png")
@@ -229,6 +309,9 @@ def train_soclnet_cmd(
     batch: int = typer.Option(16, "--batch", help="Batch size."),
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
     pool: int = typer.Option(6000, "--pool", help="Synthetic training samples (cached)."),
+    clean_pool: int = typer.Option(0, "--clean-pool", help="Clean faces (empty masks) added as negatives."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from these weights ('shipped': the "
+                                       "shipped file of --name) instead of scratch."),
     attention: bool = typer.Option(True, "--attention/--no-attention",
                                    help="Self-attention block (off: the ablation)."),
     name: Optional[str] = typer.Option(None, "--name", help="Weight file name (default soclnet[_noattn])."),
@@ -241,7 +324,8 @@ def train_soclnet_cmd(
     from unveil.train.seg import SegTrainConfig, train_segmenter
 
     cfg = SegTrainConfig(name=name or ("soclnet" if attention else "soclnet_noattn"), attention=attention,
-                         size=size, train_pool=pool, batch=batch, steps=steps, lr=lr, resume=resume,
+                         size=size, train_pool=pool, clean_pool=clean_pool, init=init, batch=batch,
+                         steps=steps, lr=lr, resume=resume,
                          out=str(out), device=device, data=str(data) if data else None)
     r = train_segmenter(cfg)
     typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val IoU {r['val'].get('iou', float('nan')):.4f}"
@@ -308,6 +392,22 @@ _inpainter_train_command("ifacenet", "IFACENET (ensemble-encoder autoencoder)")
 _inpainter_train_command("in2", "IN2 (position-aware implicit network)")
 
 
+@app.command("export")
+def export_cmd(
+    onnx: bool = typer.Option(False, "--onnx", help="Export to ONNX (the only format so far)."),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated (default: every exportable)."),
+    out: Path = typer.Option(Path("exported"), "--out", "-o", help="Output folder."),
+) -> None:
+    """Export the learned networks (segmenter, inpainters) for ONNX Runtime; each is checked
+    against torch on a real face before it is written."""
+    from unveil.models.onnx import run_export
+
+    if not onnx:
+        raise UnveilError("say which format: --onnx")
+    for line in run_export([m.strip() for m in models.split(",")] if models else None, out):
+        typer.echo(line)
+
+
 @app.command("demo")
 def demo_cmd(
     out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
@@ -329,6 +429,8 @@ def bench_cmd(
     readme: bool = typer.Option(True, "--readme/--no-readme", help="Update the table in README.md."),
     segmenters: bool = typer.Option(True, "--segmenters/--no-segmenters", help="Segmentation rows."),
     merge: bool = typer.Option(False, "--merge", help="Keep rows of models not re-run from the existing results.json."),
+    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated parts: speed, backends, quality, "
+                                       "facemask, shapes, pipeline, segmentation (with --merge the rest is kept)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
     """Speed (ms per image at 128/256/512) and quality of every registered model."""
@@ -337,8 +439,45 @@ def bench_cmd(
     cfg = BenchConfig(out=str(out), limit=limit, repeats=repeats,
                       models=[m.strip() for m in models.split(",")] if models else None,
                       readme=readme, segmenters=segmenters, merge=merge,
+                      parts=tuple(p.strip() for p in only.split(",")) if only else None,
                       data=str(data) if data else None)
     typer.echo(run_bench(cfg))
+
+
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (127.0.0.1: this machine only)."),
+    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    model: str = typer.Option("default", "--model", help="Inpainter preselected on the page (default: the "
+                              "pipeline's)."),
+    max_upload_mb: float = typer.Option(20, "--max-upload-mb", help="Largest accepted photo, in MB."),
+    max_side: int = typer.Option(8000, "--max-side", help="Largest accepted photo side, in pixels."),
+) -> None:
+    """Local web page and JSON API: upload a photo, edit the mask, restore, compare, download."""
+    import socket
+    import threading
+
+    try:
+        import uvicorn
+
+        from unveil.serve import create_app
+    except ImportError as e:
+        raise UnveilError(f"`unveil serve` needs fastapi, uvicorn and python-multipart ({e.name} is missing): "
+                          f"pip install -c constraints.txt fastapi uvicorn python-multipart") from None
+    application = create_app(max_upload_mb=max_upload_mb, max_side=max_side,
+                             default_model=None if model == "default" else model)
+    with socket.socket() as s:  # a taken port is a clear message, not uvicorn's traceback
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise UnveilError(f"cannot listen on {host}:{port} (port in use, or no such address: {e.strerror}); "
+                              f"choose another with --port") from None
+    threading.Thread(target=application.state.engine.warm, daemon=True).start()
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"unveil: serving on http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs; "
+               f"Ctrl+C stops)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
 def main(argv: list[str] | None = None) -> int:

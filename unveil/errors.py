@@ -5,3 +5,11 @@ class UnveilError(Exception):
     """A problem with the user's input or environment, explained in plain words (no traceback)."""
 
     exit_code = 2
+
+
+class NotAnImage(UnveilError):
+    """The input is not an image file (the web API answers 415)."""
+
+
+class TooLarge(UnveilError):
+    """The input is over a size limit (the web API answers 413)."""

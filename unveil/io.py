@@ -6,6 +6,7 @@ images, truncated, empty or too large are refused with an :class:`UnveilError`.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from unveil.errors import UnveilError
+from unveil.errors import NotAnImage, TooLarge, UnveilError
 
 #: Largest image accepted, in pixels (a 100-megapixel camera frame fits; 12000 x 12000 does not).
 #: Larger files are refused from their header, before decoding.
@@ -24,27 +25,39 @@ MIN_SIDE = 2
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL's own bomb guard, in line with ours
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
-    p = Path(path)
-    if not p.exists():
-        raise UnveilError(f"{p}: no such file")
-    if p.is_dir():
-        raise UnveilError(f"{p}: is a folder, not an image file")
-    if p.stat().st_size == 0:
-        raise UnveilError(f"{p}: the file is empty")
+def _open(path: str | os.PathLike | bytes, name: str | None = None, max_side: int | None = None) -> Image.Image:
+    """Open an image file, or the bytes of one (``name`` labels the messages), with clear errors.
+    Sizes are checked from the header, before decoding (``max_side``: a limit per side)."""
+    if isinstance(path, (bytes, bytearray)):
+        p = name or "upload"
+        if not path:
+            raise UnveilError(f"{p}: the file is empty")
+        src = io.BytesIO(path)
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise UnveilError(f"{p}: no such file")
+        if p.is_dir():
+            raise UnveilError(f"{p}: is a folder, not an image file")
+        if p.stat().st_size == 0:
+            raise UnveilError(f"{p}: the file is empty")
+        src = p
     try:
         with warnings.catch_warnings():  # our own size check below says it plainly
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(p)
+            im = Image.open(src)
     except UnidentifiedImageError:
-        raise UnveilError(f"{p}: not an image (PIL cannot identify the format)") from None
+        raise NotAnImage(f"{p}: not an image (PIL cannot identify the format)") from None
     except Image.DecompressionBombError:
-        raise UnveilError(f"{p}: image is too large (limit {MAX_PIXELS:,} pixels)") from None
+        raise TooLarge(f"{p}: image is too large (limit {MAX_PIXELS:,} pixels)") from None
     except OSError as e:
         raise UnveilError(f"{p}: cannot read the image, it is damaged or truncated ({e})") from None
     w, h = im.size
     if w * h > MAX_PIXELS:
-        raise UnveilError(f"{p}: image is too large ({w}x{h}; limit {MAX_PIXELS:,} pixels)")
+        raise TooLarge(f"{p}: image is too large ({w}x{h}; limit {MAX_PIXELS:,} pixels)")
+    if max_side and max(w, h) > max_side:
+        raise TooLarge(f"{p}: the image is {w}x{h} pixels; the limit is {max_side} pixels a side "
+                       f"(scale it down first)")
     if min(w, h) < MIN_SIDE:
         raise UnveilError(f"{p}: image is too small ({w}x{h})")
     try:
@@ -73,10 +86,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return read_image_info(path)[0]
 
 
-def read_image_info(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+def read_image_info(path: str | os.PathLike | bytes, name: str | None = None,
+                    max_side: int | None = None) -> tuple[np.ndarray, dict]:
     """Like :func:`read_image`, plus what writing a result should keep: ``icc_profile`` (bytes or
-    None), the original ``mode`` and whether EXIF orientation was applied (``exif_rotated``)."""
-    with _open(path) as im:
+    None), the original ``mode`` and whether EXIF orientation was applied (``exif_rotated``).
+    ``path`` may also be the bytes of an image file (an upload; ``name`` labels messages)."""
+    with _open(path, name, max_side) as im:
         orientation = im.getexif().get(0x0112, 1)
         info = {"icc_profile": im.info.get("icc_profile"), "mode": im.mode,
                 "exif_rotated": orientation not in (None, 1)}
@@ -89,18 +104,24 @@ def read_rgba(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(ImageOps.exif_transpose(im).convert("RGBA"), dtype=np.uint8).copy()
 
 
-def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a mask image as bool HxW (True = hole: any pixel brighter than mid-grey, or opaque
-    where the file has alpha). With ``shape`` (H, W), a mask of another size is refused."""
-    with _open(path) as im:
+def read_mask(path: str | os.PathLike | bytes, shape: tuple[int, int] | None = None,
+              name: str | None = None) -> np.ndarray:
+    """Read a mask image (a file or its bytes) as bool HxW (True = hole): where the file has
+    transparency, the opaque pixels (strokes on a transparent background); otherwise the pixels
+    brighter than mid-grey. With ``shape`` (H, W), a mask of another size is refused."""
+    label = (name or "mask") if isinstance(path, (bytes, bytearray)) else path
+    with _open(path, name or "mask") as im:
         im = ImageOps.exif_transpose(im)
-        if im.mode in ("RGBA", "LA"):
-            arr = np.asarray(im.getchannel("A")) > 127
+        alpha = None
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            alpha = np.asarray(im.convert("RGBA").getchannel("A"))
+        if alpha is not None and alpha.min() < 255:  # strokes on a transparent background
+            arr = alpha > 127
         else:
             arr = np.asarray(im.convert("L")) > 127
     if shape is not None and arr.shape != tuple(shape):
         raise UnveilError(
-            f"{path}: mask is {arr.shape[1]}x{arr.shape[0]} but the image is "
+            f"{label}: mask is {arr.shape[1]}x{arr.shape[0]} but the image is "
             f"{shape[1]}x{shape[0]}; give a mask of the same size"
         )
     return arr

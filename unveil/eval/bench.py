@@ -1,5 +1,8 @@
 """``make bench``: speed and quality of every registered model, as JSON, markdown and README rows.
 
+Parts (``--only`` runs some, ``--merge`` keeps the others): speed, CPU backends, quality on NVIDIA
+bins, face-mask occlusion, arbitrary shapes, the end-to-end pipeline, segmentation.
+
 Speed: ms per image at 128/256/512 px (median of repeated runs after a warm-up) on a face crop of
 scikit-image's astronaut with a 30-40 % free-form hole; no shared data needed. Quality: the eval
 harness on the UTKFace test split with NVIDIA masks at 256 px (per bin, the 10-60 % mean, all).
@@ -47,6 +50,21 @@ class BenchConfig:
     shape_limit: int = 100
     #: Keep the rows of models (and segmenters) not re-run from the existing results.json.
     merge: bool = False
+    #: Which parts to run (default all of PARTS); with ``merge`` the others are kept as they were.
+    parts: tuple[str, ...] | None = None
+    #: Faces for the face-mask occlusion rows (the product's main use: lower-face holes).
+    facemask_limit: int = 200
+
+    def __post_init__(self):
+        bad = [p for p in (self.parts or ()) if p not in PARTS]
+        if bad:
+            raise UnveilError(f"unknown bench part '{bad[0]}'; parts: {', '.join(PARTS)}")
+
+    def runs(self, part: str) -> bool:
+        return self.parts is None or part in self.parts
+
+
+PARTS = ("speed", "backends", "quality", "facemask", "shapes", "pipeline", "segmentation")
 
 
 def speed(model_name: str, sizes, repeats: int) -> dict[int, float]:
@@ -67,15 +85,105 @@ def speed(model_name: str, sizes, repeats: int) -> dict[int, float]:
     return res
 
 
+def backend_speed(names: list[str] | None = None, size: int = 256, repeats: int = 7) -> dict[str, dict]:
+    """ms per ``size`` px face on each CPU backend for the learned models that export to ONNX
+    (inpainters: ``inpaint`` with a 30-40 % hole; segmenters: ``segment``), median of ``repeats``
+    runs after a warm-up, the two backends taking turns so that a busy machine slows both alike.
+    ``default``: the backend ``backend="auto"`` picks. Empty without onnxruntime."""
+    from skimage import data
+
+    from unveil.models.onnx import exportable, resolve_backend, runtime_available
+
+    if not runtime_available():
+        return {}
+    face = resize(data.astronaut()[20:240, 130:350], size)
+    mask = freeform_mask(size, 0, "medium", bin="30-40")
+    out = {}
+    for n in [m for m in exportable() if names is None or m in names]:
+        runs = {}
+        for b in ("torch", "onnx"):
+            try:
+                model = load(n, backend=b)
+            except UnveilError as e:  # e.g. no weights shipped for it yet
+                out[n] = {"error": str(e)}
+                break
+            runs[b] = ((lambda m=model: m.inpaint(face, mask)) if info(n).kind == "inpainter"
+                       else (lambda m=model: m.segment(face)))
+            runs[b]()  # warm-up
+        if n in out:
+            continue
+        times: dict[str, list[float]] = {b: [] for b in runs}
+        for _ in range(repeats):
+            for b, run in runs.items():
+                t0 = time.perf_counter()
+                run()
+                times[b].append((time.perf_counter() - t0) * 1000)
+        ms = {b: statistics.median(t) for b, t in times.items()}
+        out[n] = {**ms, "speedup": ms["torch"] / ms["onnx"], "default": resolve_backend("auto", n, "cpu")}
+    return out
+
+
+def pipeline_photos() -> dict[str, np.ndarray]:
+    """The demo photo (astronaut wearing a drawn face mask) at 1024 px, and inside a 6000x4000 frame."""
+    import cv2
+
+    from unveil.demo import demo_photo
+
+    _, masked, _, _ = demo_photo()
+    big = cv2.resize(masked, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    huge = cv2.copyMakeBorder(cv2.resize(masked, (4000, 4000), interpolation=cv2.INTER_CUBIC),
+                              0, 0, 1000, 1000, cv2.BORDER_REFLECT101)
+    return {"1024x1024": big, "6000x4000": huge}
+
+
+def pipeline_speed(models: list[str], repeats: int = 7) -> dict[str, dict]:
+    """End-to-end seconds per photo of ``unveil remove``'s pipeline (detect, align, SOCLNET,
+    inpaint, paste back) on a 1-face photo at 1024 px and 6000x4000, median of ``repeats`` runs
+    after a warm-up; the photo is in memory (decoding and encoding the file not counted)."""
+    from unveil.face import get_detector
+    from unveil.pipeline import Restorer
+
+    photos = pipeline_photos()
+    out = {}
+    det = get_detector()
+    for size, img in photos.items():
+        det.detect(img)
+        t = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            det.detect(img)
+            t.append(time.perf_counter() - t0)
+        out.setdefault("detection only", {})[size] = statistics.median(t) * 1000
+    for n in models:
+        r = Restorer(segmenter="soclnet", inpainter=n)
+        for size, img in photos.items():
+            r.restore(img)  # warm-up (and ONNX export on first use)
+            t = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                r.restore(img)
+                t.append(time.perf_counter() - t0)
+            out.setdefault(n, {})[size] = statistics.median(t) * 1000
+    return out
+
+
 def _markdown(results: dict) -> str:
     sizes = results["config"]["sizes"]
     lines = [f"Measured {results['date']} on {results['machine']} with `{results['command']}`"
              + (f"; {results['merged']}" if results.get("merged") else "") + ".", "",
-             "**Speed** (ms per image, median of %d runs, 30-40 %% hole):" % results["config"]["repeats"],
+             "**Speed** (ms per image, default backend, median of %d runs, 30-40 %% hole):" % results["config"]["repeats"],
              "", "| model | " + " | ".join(f"{s} px" for s in sizes) + " |",
              "|---|" + "---|" * len(sizes)]
     for m, sp in results["speed"].items():
         lines.append(f"| {m} | " + " | ".join(f"{sp[str(s)]:.1f}" for s in sizes) + " |")
+    be = {k: v for k, v in (results.get("backends") or {}).items() if "error" not in v}
+    if be:
+        lines += ["", "**CPU backends** (ms per %d px face, batch 1, median of %d runs; *default*: what "
+                  "`backend=\"auto\"` picks):" % (results["config"].get("backend_size", 256),
+                                                   results["config"]["repeats"]), "",
+                  "| model | torch | ONNX Runtime | speed-up | default |", "|---|---|---|---|---|"]
+        for m, r in be.items():
+            lines.append(f"| {m} | {r['torch']:.1f} | {r['onnx']:.1f} | {r['speedup']:.2f}x | {r['default']} |")
     q = results["quality"]
     if q:
         n = next(iter(q.values()))["all"]["n"]
@@ -106,6 +214,26 @@ def _markdown(results: dict) -> str:
                         "–" if q[m][b]["psnr_hole"] is None or q["telea"][b]["psnr_hole"] is None
                         else f"{q[m][b]['psnr_hole'] - q['telea'][b]['psnr_hole']:+.2f}" for b in bins) + " |")
         lines += ["", "\\* Frechet distance on AlexNet conv5 features, not Inception FID."]
+    fm = results.get("facemask") or {}
+    if fm:
+        n = next(iter(fm.values()))["n"]
+        f = lambda v, p: "–" if v is None else f"{v:.{p}f}"  # noqa: E731
+        lines += ["", f"**Face-mask occlusion** (the lower-face hole a face mask leaves, fitted to each face's "
+                  f"landmarks): UTKFace test ({n} faces), 256 px:", "",
+                  "| model | PSNR | SSIM | PSNR hole | SSIM hole | LPIPS | ID dist | ms/face |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m, s_ in fm.items():
+            lines.append(f"| {m} | {f(s_['psnr'], 2)} | {f(s_['ssim'], 4)} | {f(s_['psnr_hole'], 2)} | "
+                         f"{f(s_['ssim_hole'], 4)} | {f(s_['lpips'], 4)} | {f(s_.get('identity'), 3)} | "
+                         f"{f(s_.get('ms'), 0)} |")
+    pp = results.get("pipeline") or {}
+    if pp:
+        sizes_ = list(next(iter(pp.values())))
+        lines += ["", "**End to end** (`unveil remove`'s pipeline on a 1-face photo in memory: detect, align, "
+                  "SOCLNET, inpaint, paste back; ms per photo, median of %d runs):" % results["config"]["repeats"],
+                  "", "| inpainter | " + " | ".join(sizes_) + " |", "|---|" + "---|" * len(sizes_)]
+        for m, r in pp.items():
+            lines.append(f"| {m} | " + " | ".join(f"{r[k]:.0f}" for k in sizes_) + " |")
     shp = results.get("shapes") or {}
     if shp:
         lines += ["", f"**Arbitrary shape**: non-square crops of LFW faces "
@@ -120,15 +248,20 @@ def _markdown(results: dict) -> str:
                          f"{f(s['psnr_hole'], 2)} | {f(s['lpips'], 4)} |")
     seg = {k: v for k, v in results.get("segmentation", {}).items() if "error" not in v}
     if seg:
-        kinds = [k for k in next(iter(seg.values())) if k not in ("ms_per_crop", "all")]
+        kinds = [k for k in next(iter(seg.values())) if k not in ("ms_per_crop", "all", "clean")]
         lines += ["", "**Occluder segmentation** on the synthetic test set (600 UTKFace test faces, "
                   "every occluder kind, 256 px crops; pooled over pixels):", "",
-                  "| segmenter | pixel acc. | IoU | F1 | ms/crop | " + " | ".join(f"IoU {k}" for k in kinds) + " |",
-                  "|---|---|---|---|---|" + "---|" * len(kinds)]
+                  "| segmenter | pixel acc. | IoU | F1 | ms/crop | " + " | ".join(f"IoU {k}" for k in kinds)
+                  + " | clean faces flagged* |",
+                  "|---|---|---|---|---|" + "---|" * len(kinds) + "---|"]
         for m, r in seg.items():
             a = r["all"]
+            flagged = f"{r['clean']['flagged'] * 100:.1f} %" if r.get("clean") else "–"
             lines.append(f"| {m} | {a['pa']:.4f} | {a['iou']:.4f} | {a['f1']:.4f} | "
-                         f"{r['ms_per_crop']:.1f} | " + " | ".join(f"{r[k]['iou']:.3f}" for k in kinds) + " |")
+                         f"{r['ms_per_crop']:.1f} | " + " | ".join(f"{r[k]['iou']:.3f}" for k in kinds)
+                         + f" | {flagged} |")
+        lines += ["", "\\* share of 200 clean UTKFace test faces (no occluder) that the pipeline would touch "
+                  "(its own decision: at least 2 % of the face at probability 0.7 or more)."]
     return "\n".join(lines) + "\n"
 
 
@@ -155,22 +288,39 @@ def run_bench(cfg: BenchConfig) -> str:
                    f"{__import__('torch').get_num_threads()}",
         "config": {"sizes": list(cfg.sizes), "repeats": cfg.repeats, "limit": cfg.limit,
                    "quality_size": cfg.quality_size, "masks": "nvidia", "faces": "utkface/test",
-                   "shapes": list(cfg.shapes), "shape_limit": cfg.shape_limit},
+                   "shapes": list(cfg.shapes), "shape_limit": cfg.shape_limit,
+                   "backend_size": 256},
         "speed": {}, "quality": {},
     }
-    for n in names:
-        results["speed"][n] = {str(s): v for s, v in speed(n, cfg.sizes, cfg.repeats).items()}
-    for n in names:
-        r = run_eval(EvalConfig(model=n, masks="nvidia", size=cfg.quality_size, limit=cfg.limit,
-                                identity=cfg.identity, data=cfg.data, out=str(out / f"eval-{n}")))
-        results["quality"][n] = {**r["summary"], "fd_alexnet": r["fd_alexnet"]}
-    results["shapes"] = {}
-    for shape in cfg.shapes:
-        for n in [m for m in cfg.shape_models if m in names]:
-            r = run_eval(EvalConfig(model=n, faces="lfw", masks="nvidia", shape=shape, limit=cfg.shape_limit,
-                                    identity=False, data=cfg.data, out=str(out / f"eval-{n}-lfw-{shape}")))
-            results["shapes"][f"{n}@{shape}"] = r["summary"]
-    if cfg.segmenters:
+    if cfg.runs("speed"):
+        for n in names:
+            results["speed"][n] = {str(s): v for s, v in speed(n, cfg.sizes, cfg.repeats).items()}
+    # torch against ONNX Runtime for the learned models that export (empty without onnxruntime)
+    timed = names + (available("segmenter") if cfg.segmenters else [])
+    if cfg.runs("backends"):
+        results["backends"] = backend_speed(timed, 256, cfg.repeats)
+    if cfg.runs("quality"):
+        for n in names:
+            r = run_eval(EvalConfig(model=n, masks="nvidia", size=cfg.quality_size, limit=cfg.limit,
+                                    identity=cfg.identity, data=cfg.data, out=str(out / f"eval-{n}")))
+            results["quality"][n] = {**r["summary"], "fd_alexnet": r["fd_alexnet"]}
+    if cfg.runs("facemask"):
+        results["facemask"] = {}
+        for n in names:
+            r = run_eval(EvalConfig(model=n, masks="facemask", size=cfg.quality_size, limit=cfg.facemask_limit,
+                                    identity=cfg.identity, data=cfg.data, out=str(out / f"eval-{n}-facemask")))
+            results["facemask"][n] = r["summary"]["all"]
+    if cfg.runs("shapes"):
+        results["shapes"] = {}
+        for shape in cfg.shapes:
+            for n in [m for m in cfg.shape_models if m in names]:
+                r = run_eval(EvalConfig(model=n, faces="lfw", masks="nvidia", shape=shape, limit=cfg.shape_limit,
+                                        identity=False, data=cfg.data, out=str(out / f"eval-{n}-lfw-{shape}")))
+                results["shapes"][f"{n}@{shape}"] = r["summary"]
+    if cfg.runs("pipeline"):
+        results["pipeline"] = pipeline_speed([n for n in names if n in ("ifacenet", "biharmonic", "telea")]
+                                             or names[:1], cfg.repeats)
+    if cfg.segmenters and cfg.runs("segmentation"):
         from unveil.eval.seg import TRIVIAL, SegEvalConfig, run_seg_eval
 
         results["segmentation"] = {}
@@ -186,15 +336,21 @@ def run_bench(cfg: BenchConfig) -> str:
         import json
 
         old = json.loads((out / "results.json").read_text())
-        for part in ("speed", "quality"):
-            results[part] = {**{k: v for k, v in old.get(part, {}).items() if k not in names},
-                             **results[part]}
-        results["shapes"] = {**{k: v for k, v in (old.get("shapes") or {}).items()
-                                if k.rsplit("@", 1)[0] not in names}, **results["shapes"]}
-        if not cfg.segmenters and old.get("segmentation"):
+        for part, keys in (("speed", names), ("quality", names), ("facemask", names), ("backends", timed),
+                           ("pipeline", None)):
+            mine = results.get(part) or {}
+            if not cfg.runs(part) or keys is None and not mine:
+                results[part] = old.get(part) or {}
+            elif keys is not None:
+                results[part] = {**{k: v for k, v in (old.get(part) or {}).items() if k not in keys}, **mine}
+        if cfg.runs("shapes"):
+            results["shapes"] = {**{k: v for k, v in (old.get("shapes") or {}).items()
+                                    if k.rsplit("@", 1)[0] not in names}, **results["shapes"]}
+        else:
+            results["shapes"] = old.get("shapes") or {}
+        if not (cfg.segmenters and cfg.runs("segmentation")) and old.get("segmentation"):
             results["segmentation"] = old["segmentation"]
-        results["merged"] = (f"rows of models not in this run ({', '.join(sorted(set(results['quality']) - set(names)))}) "
-                             f"kept from the run of {old.get('date')}")
+        results["merged"] = f"other rows kept from the run of {old.get('date')}"
     md = _markdown(results)
     write_json(out / "results.json", results)
     write_text(out / "results.md", md)

@@ -36,6 +36,8 @@ class SegEvalConfig:
     seed: int = 0
     threshold: float = 0.5
     real: int = 24
+    #: clean UTKFace test faces (no occluder): how often a bare face is "found" occluded
+    clean: int = 200
     data: str | None = None
     out: str | None = None
 
@@ -84,6 +86,26 @@ def real_sheet(predict, n: int, data=None, threshold: float = 0.5, size: int = 2
     return image_grid(rows)
 
 
+def clean_faces_score(predict, cfg: SegEvalConfig, progress: bool = True) -> dict:
+    """False alarms on clean faces: pixel accuracy and mean wrongly marked share (raw threshold),
+    and the share of faces the pipeline would touch (its own decision: specks dropped, at least
+    ``min_area`` of the face left; :func:`unveil.pipeline.occluder_mask`)."""
+    from unveil.pipeline import RestoreOptions, occluder_mask
+
+    opts = RestoreOptions(threshold=cfg.threshold)
+    pool = load_pool(build_pool(PoolSpec("test", cfg.clean, cfg.size, cfg.seed, clean=True), cfg.data,
+                                progress=progress))
+    shares, flagged = [], []
+    for img in tqdm(pool["images"], desc="eval-seg clean faces", disable=not progress, file=sys.stderr):
+        prob = predict(img)
+        shares.append(float((prob >= cfg.threshold).mean()))
+        flagged.append(bool(occluder_mask(prob, opts).any()))
+    shares = np.asarray(shares)
+    return {"n": len(shares), "pa": float(1 - shares.mean()), "fp_share": float(shares.mean()),
+            "flagged": float(np.mean(flagged)), "min_area": opts.min_area,
+            "presence_threshold": opts.presence_threshold}
+
+
 def run_seg_eval(cfg: SegEvalConfig, progress: bool = True) -> dict:
     pool = load_pool(build_pool(PoolSpec("test", cfg.n, cfg.size, cfg.seed), cfg.data, progress=progress))
     kinds = [str(k) for k in pool["kind_names"]]
@@ -111,12 +133,23 @@ def run_seg_eval(cfg: SegEvalConfig, progress: bool = True) -> dict:
     rows["all"] = {"n": sum(len(v) for v in ious.values()), **seg_scores(total),
                    "mean_image_iou": float(np.mean([x for v in ious.values() for x in v]))}
     ms = statistics.median(times[1:]) if len(times) > 1 else times[0]
+    if cfg.clean:
+        rows["clean"] = clean_faces_score(predict, cfg, progress)
     lines = [f"**{cfg.model}** on the synthetic occlusion test set ({rows['all']['n']} UTKFace test faces, "
              f"{cfg.size} px, threshold {cfg.threshold}); median {ms:.1f} ms per crop\n",
              "| occluder | n | pixel acc. | IoU | F1 | mean image IoU |", "|---|---|---|---|---|---|"]
     for k, r in rows.items():
+        if k == "clean":
+            continue
         lines.append(f"| {k} | {r['n']} | {r['pa']:.4f} | {r['iou']:.4f} | {r['f1']:.4f} | "
                      f"{r['mean_image_iou']:.4f} |")
+    if "clean" in rows:
+        c = rows["clean"]
+        lines += ["", f"On {c['n']} clean UTKFace test faces (no occluder): pixel accuracy {c['pa']:.4f}, "
+                      f"{c['fp_share'] * 100:.2f} % of each face wrongly marked on average, "
+                      f"{c['flagged'] * 100:.1f} % of the faces would be touched by the pipeline (at least "
+                      f"{c['min_area'] * 100:.1f} % of the face at probability {c['presence_threshold']} or "
+                      f"more, specks dropped)."]
     table = "\n".join(lines) + "\n"
     out = cfg.out_dir()
     result = {"command": command_line(), "config": asdict(cfg), "ms_per_crop": ms, "scores": rows}

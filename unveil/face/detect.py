@@ -26,6 +26,7 @@ KPS5_MESH_INDEX = (468, 473, 1, 61, 291)
 MESH_POINTS = 478
 MESH_INPUT = 320  # side of the crop the mesh runs on
 TILE = 640  # side of the tiles of the small-face pass (the detector sees a tile at 192 px)
+TILE_MAX_FACE = 0.4  # the tiled pass keeps faces smaller than this share of a tile
 
 
 @dataclass
@@ -142,7 +143,10 @@ class FaceDetector:
         return out
 
     def _tiled(self, image: np.ndarray, s: float) -> list[tuple[np.ndarray, float, np.ndarray]]:
-        """Full-range detection at scale ``s`` in overlapping detect_side tiles (small faces)."""
+        """Full-range detection at scale ``s`` in overlapping TILE tiles, for faces too small for
+        the first look. A box larger than TILE_MAX_FACE of a tile is dropped: such a face is at
+        least 130 px in the first look, which finds it there, while in a tile it is mostly a false
+        alarm on a big face-like object (a space-shuttle model in the astronaut photo at 6000 px)."""
         h, w = image.shape[:2]
         big = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
         t, step = TILE, int(TILE * 0.75)
@@ -150,7 +154,8 @@ class FaceDetector:
         for y in range(0, max(1, big.shape[0] - t + step), step):
             for x in range(0, max(1, big.shape[1] - t + step), step):
                 tile = big[y:y + t, x:x + t]
-                out += [(b + (x, y, x, y), sc, k + (x, y)) for b, sc, k in self._run(self._full, tile)]
+                out += [(b + (x, y, x, y), sc, k + (x, y)) for b, sc, k in self._run(self._full, tile)
+                        if max(b[2] - b[0], b[3] - b[1]) < TILE_MAX_FACE * t]
         return [(b / s, sc, k / s) for b, sc, k in out]
 
     def _detect_boxes(self, image: np.ndarray) -> list[tuple[np.ndarray, float, np.ndarray]]:

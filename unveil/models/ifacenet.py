@@ -117,7 +117,7 @@ class IFACENet(nn.Module):
         return torch.tanh(self.out(y))
 
 
-@register("ifacenet", summary="IFACENET: ensemble-encoder autoencoder (trained, shipped)", rank=25,
+@register("ifacenet", summary="IFACENET: ensemble-encoder autoencoder (trained, shipped)", rank=40,
           tags=("learned",))
 class IFACENetInpainter(NeuralInpainter):
     """IFACENET inpainter with the shipped weights (``weights=`` another file)."""

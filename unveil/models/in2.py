@@ -227,6 +227,11 @@ class IN2Inpainter(NeuralInpainter):
 
     network_name = "in2"
     weight_name = "in2"
+    # The TorchScript ONNX exporter has no conversion for torch.fft.rfft2; the dynamo exporter
+    # (onnxscript) converts the encoder, but ONNX Runtime's DFT ran it ~3x slower than torch.
+    onnx_unsupported = ("its Fourier convolutions (torch.fft.rfft2) have no ONNX conversion in the "
+                        "TorchScript exporter, and its decoder renders only the hole's pixels "
+                        "(data-dependent shapes); it runs on torch")
 
     def _forward(self, x: torch.Tensor, m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         h, w = size

@@ -82,11 +82,17 @@ class NeuralInpainter(Inpainter):
 
     network_name: str = ""
     weight_name: str = ""
+    #: Why the network cannot run on ONNX Runtime (None: it can; see :mod:`unveil.models.onnx`).
+    onnx_unsupported: str | None = None
+    #: The backend that runs the network: "torch" or "onnx" (resolved from ``backend=``).
+    backend: str = "torch"
+    _ort = None
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu",
-                 work_size: int | None = None):
+                 work_size: int | None = None, backend: str = "auto"):
         """``work_size``: shorter side the network works at (default: its training size; 0: the
-        crop's own size)."""
+        crop's own size). ``backend``: "torch", "onnx" (ONNX Runtime on the CPU) or "auto"
+        (ONNX Runtime where it was measured faster, see :mod:`unveil.models.onnx`)."""
         path = weights_path(weights, self.weight_name, self.name, self.network_name)
         self.device = torch.device(device)
         net = self.network_name
@@ -95,6 +101,10 @@ class NeuralInpainter(Inpainter):
         self.model.to(self.device).eval()
         self.weights = path
         self.work_size = (int(self.meta.get("size") or 0) or None) if work_size is None else (work_size or None)
+        from unveil.models.onnx import attach_backend
+
+        self._ort = attach_backend(self, backend)
+        self.backend = "torch" if self._ort is None else "onnx"
 
     @classmethod
     def from_module(cls, model: torch.nn.Module, size: int | None, name: str | None = None):
@@ -144,9 +154,13 @@ class NeuralInpainter(Inpainter):
         y = self._forward(x * (1 - m), m, (h, w))
         return to_uint8(y)
 
+    def _net(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """The network call, on the chosen backend."""
+        return self.model(x, m) if self._ort is None else self._ort.run_torch(x, m)
+
     def _forward(self, x: torch.Tensor, m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Fill at the working size, then resize the result to ``size``."""
-        y = self.model(x, m)
+        y = self._net(x, m)
         if tuple(y.shape[2:]) != tuple(size):
             y = F.interpolate(y, size=size, mode="bicubic", align_corners=False)
         return y

@@ -17,8 +17,11 @@ class ModelInfo:
     factory: Callable
     kind: str = "inpainter"
     summary: str = ""
-    #: Higher is preferred when choosing the default model. Set from `make bench` results: among the
-    #: classical baselines biharmonic scores best (PSNR, SSIM, LPIPS), then Telea, then Navier-Stokes.
+    #: Higher is preferred when choosing the default model. Set from measurements on real occluder
+    #: shapes, the use unveil is for: on the face-mask set (64 UTKFace test faces, 256 px) IFACENET
+    #: scores PSNR 23.44 / hole 18.76 dB / LPIPS 0.190 in 187 ms against biharmonic's 20.76 / 16.08
+    #: / 0.210 in 655 ms, so IFACENET is the default; on thin NVIDIA strokes biharmonic scores best
+    #: (see README), then Telea, then Navier-Stokes.
     rank: int = 0
     tags: tuple[str, ...] = field(default_factory=tuple)
 

@@ -307,8 +307,15 @@ class SOCLNetSegmenter(Segmenter):
 
     #: Name of the shipped weight file (``unveil/weights/<name>.safetensors``).
     weight_name = "soclnet"
+    #: Why the network cannot run on ONNX Runtime (None: it can; see :mod:`unveil.models.onnx`).
+    onnx_unsupported: str | None = None
+    #: The backend that runs the network: "torch" or "onnx" (resolved from ``backend=``).
+    backend: str = "torch"
+    _ort = None
 
-    def __init__(self, weights: str | Path | None = None, device: str = "cpu"):
+    def __init__(self, weights: str | Path | None = None, device: str = "cpu", backend: str = "auto"):
+        """``backend``: "torch", "onnx" (ONNX Runtime on the CPU) or "auto" (ONNX Runtime where it
+        was measured faster, see :mod:`unveil.models.onnx`)."""
         path = weights_path(weights, self.weight_name, self.name, "soclnet")
         self.device = torch.device(device)
         model, self.meta = load_weights(path, build_soclnet, what=f"segmenter '{self.name}'")
@@ -318,6 +325,10 @@ class SOCLNetSegmenter(Segmenter):
         #: Crops larger than the training size are segmented at that size (shorter side), and the
         #: probabilities upsampled back: the network sees faces at the scale it learned them.
         self.work_size = int(self.meta.get("size") or 0) or None
+        from unveil.models.onnx import attach_backend
+
+        self._ort = attach_backend(self, backend)
+        self.backend = "torch" if self._ort is None else "onnx"
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
         return self._forward(image[None])[0]
@@ -356,8 +367,11 @@ class SOCLNetSegmenter(Segmenter):
             x = to_tensor(batch).to(self.device)
             if ph or pw:
                 x = F.pad(x, (left, pw - left, top, ph - top), mode="reflect")
-            x = x.contiguous(memory_format=torch.channels_last)
-            prob = torch.sigmoid(self.model(x))[:, 0, top:top + h, left:left + w]
+            if self._ort is not None:
+                logits = self._ort.run_torch(x)
+            else:
+                logits = self.model(x.contiguous(memory_format=torch.channels_last))
+            prob = torch.sigmoid(logits)[:, 0, top:top + h, left:left + w]
             return prob.float().cpu().numpy()
 
 

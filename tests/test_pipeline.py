@@ -1,0 +1,253 @@
+"""The end-to-end pipeline (`unveil.pipeline`, `unveil.remove`, `unveil remove`, `unveil compare`) on
+scikit-image's astronaut wearing a face mask that unveil draws (no shared data needed)."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import unveil
+from unveil.errors import UnveilError
+from unveil.face import TEMPLATE
+from unveil.pipeline import Restorer, RestoreOptions, as_rgb, occluder_kind, parse_faces
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from unveil.demo import demo_photo
+
+    photo, masked, occ, kps5 = demo_photo()
+    return photo, masked, occ
+
+
+@pytest.fixture(scope="module")
+def restorer():
+    return Restorer(segmenter="soclnet", inpainter="ifacenet")
+
+
+class ShapeSpy:
+    """An inpainter that records the size of every image it is given (and fills with grey)."""
+
+    name = "spy"
+
+    def __init__(self):
+        self.shapes = []
+
+    def inpaint(self, image, mask):
+        self.shapes.append(image.shape)
+        out = image.copy()
+        out[mask] = 128
+        return out
+
+
+def test_restorer_finds_the_drawn_mask_and_changes_nothing_else(demo, restorer):
+    photo, masked, occ = demo
+    res = restorer.restore(masked)
+    iou = (res.mask & occ).sum() / (res.mask | occ).sum()
+    assert iou > 0.6, iou  # SOCLNET finds the drawn surgical mask
+    assert np.array_equal(res.image[~res.mask], masked[~res.mask])
+    assert (res.image[res.mask] != masked[res.mask]).any(axis=-1).mean() > 0.9
+    # restored pixels are closer to the real face than the drawn mask was
+    err_restored = np.abs(res.image[res.mask].astype(int) - photo[res.mask]).mean()
+    err_masked = np.abs(masked[res.mask].astype(int) - photo[res.mask]).mean()
+    assert err_restored < 0.6 * err_masked, (err_restored, err_masked)
+    [face] = res.faces
+    assert face.restored and face.occluder == "lower face" and 0.25 < face.area < 0.7
+    rep = res.report()
+    assert rep["model"] == "ifacenet" and rep["segmenter"] == "soclnet" and len(rep["faces"]) == 1
+    json.dumps(rep)  # serialisable
+
+
+def test_clean_face_is_left_alone(demo, restorer):
+    photo, _, _ = demo
+    res = restorer.restore(photo)
+    assert res.faces and not res.faces[0].restored and res.faces[0].note
+    assert res.mask.sum() < 0.002 * res.mask.size
+    assert np.array_equal(res.image[~res.mask], photo[~res.mask])
+
+
+def test_user_mask_fills_exactly_the_mask_on_and_off_the_face(demo):
+    _, masked, _ = demo
+    mask = np.zeros(masked.shape[:2], bool)
+    mask[150:170, 200:260] = True  # across the face (the crop)
+    mask[440:470, 20:60] = True  # the suit, far from the face: filled in place
+    res = Restorer(segmenter=None, inpainter="telea").restore(masked, mask=mask)
+    changed = (res.image != masked).any(-1)
+    assert not changed[~mask].any()
+    assert changed[150:170, 200:260].mean() > 0.5 and changed[440:470, 20:60].mean() > 0.5
+    assert np.array_equal(res.mask, mask)
+    assert res.faces[0].mask_source == "user"
+
+
+def test_high_resolution_photo_runs_on_crops_only():
+    from unveil.eval.bench import pipeline_photos
+
+    big = pipeline_photos()["6000x4000"]  # the demo photo at 4000 px inside a 6000x4000 frame
+    spy = ShapeSpy()
+    res = Restorer(segmenter="soclnet", inpainter=spy).restore(big)
+    assert big.shape == (4000, 6000, 3)
+    # one face: the space-shuttle model beside her is no face (the tiled small-face pass once said so)
+    assert len(res.faces) == 1 and res.faces[0].restored
+    assert spy.shapes == [(256, 256, 3)]  # the network never sees the full-resolution photo
+    assert np.array_equal(res.image[~res.mask], big[~res.mask])
+    assert 0.005 < res.mask.mean() < 0.1
+
+
+def test_face_selection(demo):
+    _, masked, _ = demo
+    small = cv2.resize(masked, (256, 256), interpolation=cv2.INTER_AREA)
+    two = np.full((512, 768, 3), 200, np.uint8)
+    two[:, :512] = masked
+    two[128:384, 512:] = small
+    spy = ShapeSpy()
+    r = Restorer(segmenter="soclnet", inpainter=spy)
+    res = r.restore(two)
+    assert len(res.faces) == 2 and all(f.restored for f in res.faces)
+    assert res.faces[0].box[2] - res.faces[0].box[0] > res.faces[1].box[2] - res.faces[1].box[0]
+    res = r.restore(two, faces="largest")
+    assert len(res.faces) == 1 and res.faces[0].index == 0
+    assert not res.mask[:, 512:].any()  # the small face is untouched
+    res = r.restore(two, faces="1")
+    assert [f.index for f in res.faces] == [1] and not res.mask[:, :512].any()
+    with pytest.raises(UnveilError, match="face 5 requested but 2 found"):
+        r.restore(two, faces="5")
+
+
+@pytest.mark.parametrize("bad, msg", [("none", "faces must be"), ("-1", "faces must be"), ("a,b", "faces must be")])
+def test_bad_face_selection(bad, msg):
+    with pytest.raises(UnveilError, match=msg):
+        parse_faces(bad)
+    assert parse_faces("0, 2") == [0, 2] and parse_faces("ALL") == "all"
+
+
+def test_bad_inputs_get_clear_errors(demo, restorer):
+    _, masked, _ = demo
+    with pytest.raises(UnveilError, match="uint8"):
+        restorer.restore(masked.astype(np.float32))
+    with pytest.raises(UnveilError, match="mask is 10x10 but the image is 512x512"):
+        restorer.restore(masked, mask=np.ones((10, 10), bool))
+    with pytest.raises(UnveilError, match="empty"):
+        restorer.restore(masked, mask=np.zeros(masked.shape[:2], bool))
+    gradient = np.tile(np.linspace(0, 255, 300, dtype=np.uint8)[None, :, None], (200, 1, 3))
+    with pytest.raises(UnveilError, match="no face found"):
+        restorer.restore(gradient)
+    with pytest.raises(UnveilError, match="expected an image"):
+        restorer.restore([1, 2, 3])
+    with pytest.raises(UnveilError, match="HxW, HxWx3 or HxWx4"):
+        as_rgb(np.zeros((20, 20, 2), np.uint8))
+    with pytest.raises(UnveilError, match="dilate"):
+        RestoreOptions(dilate=-1)
+
+
+def test_remove_api_accepts_numpy_pil_path_gray_rgba(demo, tmp_path):
+    _, masked, _ = demo
+    out = unveil.remove(masked, model="telea")
+    assert out.shape == masked.shape and out.dtype == np.uint8 and (out != masked).any()
+    pil = unveil.remove(Image.fromarray(masked), model="telea")
+    assert np.array_equal(pil, out)
+    path = tmp_path / "in.png"
+    Image.fromarray(masked).save(path)
+    assert np.array_equal(unveil.remove(path, model="telea"), out)
+    assert path.stat().st_size > 0  # the input is untouched
+    gray = cv2.cvtColor(masked, cv2.COLOR_RGB2GRAY)
+    g = unveil.remove(gray, model="telea")
+    assert g.shape == masked.shape  # grayscale in, RGB of the same size out
+    rgba = np.dstack([masked, np.full(masked.shape[:2], 255, np.uint8)])
+    assert np.array_equal(unveil.remove(rgba, model="telea"), out)
+    det = unveil.remove(masked, model="telea", return_details=True)
+    assert np.array_equal(det.image, out) and det.mask.any() and det.faces[0].occluder == "lower face"
+
+
+def test_occluder_kind_from_where_the_hole_lies():
+    n = 256
+    yy, xx = np.mgrid[:n, :n] / n
+    lower = (yy > TEMPLATE[2, 1] - 0.04) & (yy < 0.97) & (np.abs(xx - 0.5) < 0.3)
+    eyes = (np.abs(yy - TEMPLATE[0, 1]) < 0.07) & (np.abs(xx - 0.5) < 0.32)
+    hand = (xx < 0.3) & (yy > 0.3)
+    assert occluder_kind(lower) == "lower face"
+    assert occluder_kind(eyes) == "eyes"
+    assert occluder_kind(hand) == "other"
+    assert occluder_kind(np.zeros((n, n), bool)) == "none"
+
+
+@pytest.fixture(scope="module")
+def photos(demo, tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    _, masked, _ = demo
+    Image.fromarray(masked).save(d / "astronaut.jpg", quality=95)
+    (d / "sub").mkdir()
+    Image.fromarray(masked[::2, ::2]).save(d / "sub" / "small.png")
+    (d / "notes.txt").write_text("not an image")  # ignored: not an image suffix
+    (d / "broken.png").write_bytes(b"not a png")
+    return d
+
+
+def test_cli_remove_batch_writes_outputs_and_reports_failures(run_cli, photos, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("remove", photos, "-o", out, "--model", "telea", "--save-masks", "--report")
+    assert code == 2 and "1 of 3 photos failed" in err and "broken.png" in stdout + err
+    assert "Traceback" not in err
+    assert (out / "astronaut.jpg").exists() and (out / "sub" / "small.png").exists()
+    rep = json.loads((out / "astronaut.json").read_text())
+    assert rep["faces"][0]["restored"] and rep["model"] == "telea"
+    mask = np.asarray(Image.open(out / "astronaut.mask.png")) > 127
+    assert 0.005 < mask.mean() < 0.1
+    src = np.asarray(Image.open(photos / "sub" / "small.png"))
+    res = np.asarray(Image.open(out / "sub" / "small.png"))
+    m2 = np.asarray(Image.open(out / "sub" / "small.mask.png")) > 127
+    assert res.shape == src.shape and np.array_equal(res[~m2], src[~m2])
+
+
+def test_cli_remove_with_a_user_mask_and_never_overwrites_the_input(run_cli, photos, tmp_path):
+    src = photos / "sub" / "small.png"
+    before = src.read_bytes()
+    m = np.zeros((256, 256), np.uint8)
+    m[100:120, 100:150] = 255
+    Image.fromarray(m).save(tmp_path / "m.png")
+    code, _, err = run_cli("remove", src, "-o", tmp_path / "o", "--mask", tmp_path / "m.png", "--model", "telea")
+    assert code == 0, err
+    out = np.asarray(Image.open(tmp_path / "o" / "small.png"))
+    img = np.asarray(Image.open(src))
+    changed = (out != img).any(-1)
+    assert changed[100:120, 100:150].mean() > 0.5 and not changed[m == 0].any()
+    code, _, err = run_cli("remove", src, "-o", photos / "sub", "--model", "telea")
+    assert code == 2 and "refusing to overwrite" in err
+    assert src.read_bytes() == before
+    code, _, err = run_cli("remove", photos, "-o", tmp_path / "o2", "--mask", tmp_path / "m.png")
+    assert code == 2 and "one photo only" in err or "applies to one photo" in err
+
+
+def test_cli_compare_writes_one_grid(run_cli, photos, tmp_path):
+    code, out, err = run_cli("compare", photos / "astronaut.jpg", "-o", tmp_path / "grid.png",
+                             "--models", "telea,navier-stokes,ifacenet", "--size", "128")
+    assert code == 0, err
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert grid.shape[1] == 5 * (128 + 4)  # input, mask, three models
+    assert "ifacenet" in out
+    code, _, err = run_cli("compare", photos / "astronaut.jpg", "-o", tmp_path / "g.png", "--models", "soclnet")
+    assert code == 2 and "not an inpainter" in err
+
+
+def test_models_command_lists_sizes_and_default(run_cli):
+    code, out, _ = run_cli("models")
+    assert code == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("ifacenet"))
+    assert "1.31M" in line and "(default)" in line
+    assert any(ln.startswith("soclnet ") and "(default)" in ln for ln in out.splitlines())
+
+
+def test_identity_report_for_a_mostly_visible_face(demo):
+    photo, _, _ = demo
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[150:165, 205:250] = True  # a small hole on the cheeks and nose: the face stays visible
+    res = Restorer(segmenter=None, inpainter="telea", options=RestoreOptions(identity=True)).restore(photo, mask)
+    d = res.faces[0].identity_distance
+    assert d is not None and d < 0.4, d  # the same person after a small fill (dlib: < 0.6)
+
+
+def test_remove_per_call_options_do_not_stick(demo):
+    _, masked, _ = demo
+    wide = unveil.remove(masked, model="telea", dilate=14, return_details=True).mask.sum()
+    plain = unveil.remove(masked, model="telea", return_details=True).mask.sum()
+    assert wide > 1.1 * plain

@@ -1,0 +1,208 @@
+"""`unveil serve`: the JSON API through FastAPI's TestClient, its limits and errors, and the CLI."""
+from __future__ import annotations
+
+import base64
+import io
+import socket
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="fastapi is not installed (pip install -c constraints.txt fastapi)")
+pytest.importorskip("httpx", reason="httpx is not installed (needed by FastAPI's TestClient)")
+with warnings.catch_warnings():  # starlette >= 1.x suggests httpx2; httpx works
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+def png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def decode(b64: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()  # 512x512 RGB, one face
+
+
+@pytest.fixture(scope="module")
+def client():
+    from unveil.serve import create_app
+
+    with TestClient(create_app(max_upload_mb=1, max_side=1000), raise_server_exceptions=False) as c:
+        yield c
+
+
+def files(image: bytes, mask: bytes | None = None, name: str = "photo.png") -> dict:
+    f = {"image": (name, image, "image/png")}
+    if mask is not None:
+        f["mask"] = ("mask.png", mask, "image/png")
+    return f
+
+
+def test_models_lists_the_inpainters_and_the_default(client):
+    from unveil import models
+
+    r = client.get("/api/models")
+    assert r.status_code == 200
+    body = r.json()
+    names = [m["name"] for m in body["models"]]
+    assert names == models.available("inpainter")
+    assert body["default"] in names and "telea" in names
+    assert [m["name"] for m in body["models"] if m["default"]] == [body["default"]]
+    assert body["max_upload_mb"] == 1 and body["max_side"] == 1000
+
+
+def test_analyze_finds_the_face_and_a_photo_sized_mask(client, photo):
+    r = client.post("/api/analyze", files=files(png(photo)))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["width"], body["height"]) == (512, 512)
+    assert len(body["faces"]) == 1
+    x0, y0, x1, y1 = body["faces"][0]["box"]
+    assert 150 < x0 < x1 < 300 and 60 < y0 < y1 < 200 and body["faces"][0]["score"] > 0.5
+    mask = decode(body["mask_png"])
+    assert mask.shape == (512, 512)
+    assert body["mask_share"] == pytest.approx((mask > 0).mean(), abs=1e-4)
+
+
+def test_restore_with_a_user_mask_changes_only_the_mask(client, photo):
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[125:140, 190:260] = True  # across the face
+    hole[400:420, 40:90] = True    # and away from it (filled locally)
+    r = client.post("/api/restore", files=files(png(photo), png(hole.astype(np.uint8) * 255)),
+                    data={"model": "telea"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "telea" and body["segmenter"] is None
+    out = decode(body["image_png"])
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    changed = (out != photo).any(2)
+    assert not (changed & ~hole).any()
+    assert changed[hole].mean() > 0.5
+    filled = decode(body["mask_png"]) > 0
+    assert (filled == hole).all()
+    assert body["faces"][0]["restored"] and body["faces"][0]["mask_source"] == "user"
+    assert body["filled_share"] == pytest.approx(hole.mean(), abs=1e-4)
+
+
+def test_restore_accepts_an_rgba_mask_transparent_is_kept(client, photo):
+    rgba = np.zeros((*photo.shape[:2], 4), np.uint8)  # what the page's canvas sends
+    rgba[130:140, 200:250] = 255
+    r = client.post("/api/restore", files=files(png(photo), png(rgba)), data={"model": "telea"})
+    assert r.status_code == 200, r.text
+    assert (decode(r.json()["mask_png"]) > 0).sum() == 10 * 50
+
+
+def test_restore_without_a_mask_uses_the_automatic_one(client, photo):
+    r = client.post("/api/restore", files=files(png(photo)), data={"model": "telea", "faces": "largest"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    out, filled = decode(body["image_png"]), decode(body["mask_png"]) > 0
+    assert not ((out != photo).any(2) & ~filled).any()
+    assert body["segmenter"] == "soclnet"
+
+
+@pytest.mark.parametrize("case, status, words", [
+    ("not an image", 415, "not an image"),
+    ("empty file", 422, "empty"),
+    ("oversize", 413, "limit is 1 MB"),
+    ("too many pixels", 413, "1000 pixels a side"),
+    ("truncated", 422, "damaged or truncated"),
+])
+def test_bad_uploads_get_a_clear_message(client, photo, case, status, words):
+    data = {"not an image": b"hello, this is text", "empty file": b"",
+            "oversize": b"\x89PNG" + bytes(2 * 1024 * 1024),
+            "too many pixels": png(np.zeros((10, 1200, 3), np.uint8)),
+            "truncated": png(photo)[:5000]}[case]
+    for path in ("/api/analyze", "/api/restore"):
+        r = client.post(path, files=files(data, name="upload.png"))
+        assert r.status_code == status, (path, r.text)
+        detail = r.json()["detail"]
+        assert isinstance(detail, str) and words in detail, detail
+        assert "Traceback" not in detail
+
+
+def test_oversize_body_is_refused_before_parsing(client):
+    big = bytes(4 * 1024 * 1024)  # over twice the per-file limit: refused from Content-Length
+    r = client.post("/api/analyze", content=big, headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 413
+    assert "limit is 1 MB" in r.json()["detail"]
+
+
+def test_mask_errors(client, photo):
+    image = png(photo)
+    r = client.post("/api/restore", files=files(image, png(np.full((100, 80), 255, np.uint8))))
+    assert r.status_code == 422 and "80x100" in r.json()["detail"] and "512x512" in r.json()["detail"]
+    r = client.post("/api/restore", files=files(image, png(np.zeros((512, 512), np.uint8))))
+    assert r.status_code == 422 and "empty" in r.json()["detail"]
+    r = client.post("/api/restore", files=files(image, b"not a png"))
+    assert r.status_code == 415 and "mask" in r.json()["detail"]
+
+
+def test_request_errors(client, photo):
+    r = client.post("/api/restore", files=files(png(photo)), data={"model": "nonesuch"})
+    assert r.status_code == 422 and "unknown model 'nonesuch'" in r.json()["detail"]
+    assert "telea" in r.json()["detail"]
+    r = client.post("/api/restore", files=files(png(photo)), data={"model": "telea", "faces": "3"})
+    assert r.status_code == 422 and "face 3 requested" in r.json()["detail"]
+    r = client.post("/api/analyze")
+    assert r.status_code == 422 and r.json()["detail"] == "image: missing"
+
+
+def test_no_face_is_a_clear_error(client):
+    sky = np.full((200, 300, 3), (120, 160, 220), np.uint8)
+    r = client.post("/api/restore", files=files(png(sky)), data={"model": "telea"})
+    assert r.status_code == 422 and "no face" in r.json()["detail"]
+    r = client.post("/api/analyze", files=files(png(sky)))
+    assert r.status_code == 200 and r.json()["faces"] == [] and r.json()["mask_share"] == 0
+
+
+def test_openapi_schema_and_the_page(client):
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    assert set(paths) >= {"/api/models", "/api/analyze", "/api/restore"}
+    assert "get" in paths["/api/models"] and "post" in paths["/api/analyze"] and "post" in paths["/api/restore"]
+    for p in ("/api/analyze", "/api/restore"):
+        assert {"200", "413", "415", "422"} <= set(paths[p]["post"]["responses"])
+    assert {"AnalyzeOut", "RestoreOut", "ModelsOut", "ErrorOut"} <= set(schema["components"]["schemas"])
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "POST /api/restore" in docs.text
+    assert "<script" not in docs.text and "http" not in docs.text.replace('href="/', "")  # offline
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for el in ("file", "canvas", "brush", "eraser", "size", "undo", "clear", "model", "run", "result",
+               "download", "error", "status"):
+        assert f'id="{el}"' in page.text
+    for asset in ("/static/app.js", "/static/style.css"):
+        r = client.get(asset)
+        assert r.status_code == 200 and "http://" not in r.text and "https://" not in r.text
+
+
+def test_create_app_refuses_an_unknown_default_model():
+    from unveil.errors import UnveilError
+    from unveil.serve import create_app
+
+    with pytest.raises(UnveilError, match="not an inpainter"):
+        create_app(default_model="soclnet")
+
+
+def test_cli_serve(run_cli):
+    code, out, _ = run_cli("serve", "--help")
+    assert code == 0 and "--port" in out and "--max-upload-mb" in out
+    code, _, err = run_cli("serve", "--model", "nonesuch")
+    assert code == 2 and "nonesuch" in err
+    with socket.socket() as s:  # a port already taken: a clear message, not a traceback
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        code, _, err = run_cli("serve", "--port", s.getsockname()[1], "--model", "telea")
+    assert code == 2 and "in use" in err

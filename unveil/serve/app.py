@@ -1,0 +1,439 @@
+"""The FastAPI app behind ``unveil serve``: a static page and a JSON API over :mod:`unveil.pipeline`.
+
+Endpoints (all documented in the OpenAPI schema ``/openapi.json``, rendered offline at ``/docs``):
+
+* ``GET /api/models``   the inpainters, with their measured numbers, and the default one
+* ``POST /api/analyze`` photo -> its size, the detected faces and the automatic occluder mask
+* ``POST /api/restore`` photo (+ optional mask, model, faces) -> the restored photo, the filled
+  mask and the per-face report
+
+Images travel as base64 PNG in the JSON answers; masks are white where a pixel is (to be) filled.
+Every refusal is a JSON ``{"detail": "<plain words>"}`` with a 4xx status: 413 for an upload or
+image that is too large, 415 for a file that is not an image, 422 for the rest (mask of another
+size, empty mask, no face, unknown model...). Restorations run one at a time in a worker thread,
+so the event loop keeps serving the page while the CPU works.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import logging
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from unveil.errors import UnveilError
+
+log = logging.getLogger("unveil.serve")
+
+STATIC = Path(__file__).resolve().parent / "static"
+MB = 1024 * 1024
+#: the segmenter that finds occluders for the automatic mask
+SEGMENTER = "soclnet"
+
+
+# -- the answers' shapes (they make the OpenAPI schema) ---------------------------------------------
+class ErrorOut(BaseModel):
+    detail: str = Field(..., description="What went wrong, in plain words.")
+
+
+class ModelOut(BaseModel):
+    name: str
+    summary: str = ""
+    default: bool = False
+    psnr: Optional[float] = Field(None, description="PSNR (dB) on 10-60 % holes, from `make bench`.")
+    ssim: Optional[float] = None
+    lpips: Optional[float] = None
+    ms: Optional[float] = Field(None, description="Milliseconds per 256 px face on the bench CPU.")
+
+
+class ModelsOut(BaseModel):
+    default: str = Field(..., description="The inpainter used when a request names none.")
+    models: list[ModelOut]
+    segmenter: str = Field(..., description="The occluder segmenter behind the automatic mask.")
+    max_upload_mb: float
+    max_side: int
+
+
+class FaceOut(BaseModel):
+    index: int = Field(..., description="Faces are numbered largest first, from 0.")
+    box: list[float] = Field(..., description="x0, y0, x1, y1 in photo pixels.")
+    score: float
+
+
+class AnalyzeOut(BaseModel):
+    width: int
+    height: int
+    faces: list[FaceOut]
+    mask_png: str = Field(..., description="The automatic occluder mask, photo-sized, as a base64 PNG "
+                                           "(white = occluder to fill).")
+    mask_share: float = Field(..., description="Share of the photo's pixels in the mask.")
+    segmenter: str
+    seconds: float
+
+
+class FaceReportOut(BaseModel):
+    index: int
+    box: list[float]
+    score: float
+    restored: bool
+    occluder: str
+    area: float = Field(..., description="Share of the aligned face crop that was filled.")
+    mask_source: str
+    identity_distance: Optional[float] = None
+    note: str = ""
+    seconds: float
+
+
+class RestoreOut(BaseModel):
+    width: int
+    height: int
+    model: str
+    segmenter: Optional[str] = Field(None, description="The segmenter that made the mask (null: the "
+                                                        "request's mask was used).")
+    image_png: str = Field(..., description="The restored photo as a base64 PNG, the input's size.")
+    mask_png: str = Field(..., description="The pixels that were filled, as a base64 PNG (white); "
+                                           "every other pixel is the input's, unchanged.")
+    filled_share: float
+    faces: list[FaceReportOut]
+    seconds: float
+
+
+ERRORS = {413: {"model": ErrorOut, "description": "Upload or image too large"},
+          415: {"model": ErrorOut, "description": "Not an image"},
+          422: {"model": ErrorOut, "description": "Bad input (mask size, empty mask, no face, model...)"}}
+
+
+# -- request size limit (before anything is parsed) ---------------------------------------------------
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 with a JSON message, refused from
+    its Content-Length when it has one, else as soon as the streamed body passes the limit."""
+
+    def __init__(self, app, limit: int, message: str):
+        self.app, self.limit, self.message = app, limit, message
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.limit
+            except ValueError:
+                too_big = False
+            if too_big:
+                return await self._refuse(scope, receive, send)
+            return await self.app(scope, receive, send)
+        # no length given (chunked): read it all here, up to the limit, then replay it
+        chunks, size, more = [], 0, True
+        while more:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return await self._refuse(scope, receive, send)
+            chunks.append(chunk)
+            more = msg.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send):
+        await JSONResponse({"detail": self.message}, status_code=413, headers={"Connection": "close"})(
+            scope, receive, send)
+
+
+# -- decoding and encoding ----------------------------------------------------------------------------
+def _check_size(data: bytes, what: str, max_bytes: int) -> None:
+    if not data:
+        raise HTTPException(422, f"{what}: the file is empty")
+    if len(data) > max_bytes:
+        raise HTTPException(413, f"{what} is {len(data) / MB:.1f} MB; the limit is {max_bytes / MB:g} MB")
+
+
+def decode_image(data: bytes, name: str, max_side: int) -> np.ndarray:
+    """uint8 HxWx3 RGB from uploaded bytes through :func:`unveil.io.read_image_info` (EXIF
+    rotation, alpha over white, grayscale -> RGB; sizes checked from the header first)."""
+    from unveil.io import read_image_info
+
+    with _http_errors():
+        return read_image_info(data, name, max_side=max_side)[0]
+
+
+def decode_mask(data: bytes, shape: tuple[int, int]) -> np.ndarray:
+    """bool HxW from an uploaded mask through :func:`unveil.io.read_mask` (white, or opaque on a
+    transparent background, = fill)."""
+    from unveil.io import read_mask
+
+    with _http_errors():
+        return read_mask(data, shape, name="mask")
+
+
+@contextlib.contextmanager
+def _http_errors():
+    """unveil's input errors as HTTP answers: too large 413, not an image 415, the rest 422."""
+    from unveil.errors import NotAnImage, TooLarge
+
+    try:
+        yield
+    except TooLarge as e:
+        raise HTTPException(413, str(e)) from None
+    except NotAnImage as e:
+        raise HTTPException(415, str(e)) from None
+    except UnveilError as e:
+        raise HTTPException(422, str(e)) from None
+
+
+def png_b64(arr: np.ndarray) -> str:
+    """base64 PNG of a uint8 RGB image or a bool mask (white = True)."""
+    from PIL import Image
+
+    a = np.asarray(arr)
+    if a.dtype == bool:
+        im = Image.fromarray(a.astype(np.uint8) * 255, "L").convert("1")
+    else:
+        im = Image.fromarray(a)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=3)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# -- the engine: cached restorers, one job at a time ------------------------------------------------
+class Engine:
+    """Restorers cached per (inpainter, segmenter); a lock runs one job at a time."""
+
+    def __init__(self, default_model: str | None = None):
+        from unveil import models
+        from unveil.pipeline import default_inpainter
+
+        self.default = default_model or default_inpainter()
+        if self.default not in models.available("inpainter"):
+            raise UnveilError(f"'{self.default}' is not an inpainter; choose one of "
+                              f"{', '.join(models.available('inpainter'))}")
+        self.lock = threading.Lock()
+        self._restorers: dict = {}
+        self._segmenter = None
+
+    def model_name(self, model: str | None) -> str:
+        from unveil import models
+
+        name = (model or "").strip() or self.default
+        if name == "default":
+            name = self.default
+        if name not in models.available("inpainter"):
+            raise HTTPException(422, f"unknown model '{name}'; choose one of "
+                                     f"{', '.join(models.available('inpainter'))}")
+        return name
+
+    def restorer(self, model: str, segmenter: str | None):
+        """Call with the lock held."""
+        key = (model, segmenter)
+        if key not in self._restorers:
+            from unveil import models
+            from unveil.pipeline import Restorer
+
+            seg = None
+            if segmenter is not None:
+                if self._segmenter is None:  # one segmenter instance shared by every restorer
+                    self._segmenter = models.load_segmenter(segmenter)
+                seg = self._segmenter
+            self._restorers[key] = Restorer(segmenter=seg, inpainter=model)
+        return self._restorers[key]
+
+    def warm(self) -> None:
+        """Load the default restorer ahead of the first request (``unveil serve`` does it)."""
+        try:
+            with self.lock:
+                self.restorer(self.default, SEGMENTER)
+        except Exception:  # noqa: BLE001 - the first request will report it
+            log.exception("warming up failed")
+
+
+def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: str | None = None) -> FastAPI:
+    """The web page and the JSON API. ``max_upload_mb``: largest accepted image file (a request
+    may hold a photo and a mask: its body may be twice that plus 1 MB); ``max_side``: largest
+    accepted image side in pixels; ``default_model``: the inpainter preselected (default: the
+    pipeline's)."""
+    if not max_upload_mb > 0:
+        raise UnveilError(f"max_upload_mb must be positive, got {max_upload_mb}")
+    if max_side < 16:
+        raise UnveilError(f"max_side must be at least 16 pixels, got {max_side}")
+    engine = Engine(default_model)
+    max_bytes = int(max_upload_mb * MB)
+
+    app = FastAPI(
+        docs_url=None,  # Swagger UI loads its scripts from a CDN: /docs is our own offline page
+        redoc_url=None,
+        title="unveil",
+        version=_version(),
+        summary="Find what hides a face in a photo and restore the face beneath.",
+        description="Upload a photo to `/api/analyze` for its faces and the automatic occluder mask, "
+                    "then to `/api/restore` (optionally with an edited mask) for the restored photo. "
+                    f"Limits: {max_upload_mb:g} MB per file, {max_side} pixels a side. Errors are "
+                    "`{\"detail\": \"...\"}` with status 413 (too large), 415 (not an image) or 422.",
+    )
+    app.state.engine = engine
+    app.state.max_upload_mb = max_upload_mb
+    app.state.max_side = max_side
+    app.add_middleware(BodyLimit, limit=2 * max_bytes + MB,
+                       message=f"upload too large: the limit is {max_upload_mb:g} MB per image")
+
+    @app.exception_handler(UnveilError)
+    async def _unveil_error(request: Request, exc: UnveilError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        parts = []
+        for e in exc.errors():
+            field = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "form"))
+            parts.append(f"{field or 'request'}: {'missing' if e.get('type') == 'missing' else e.get('msg')}")
+        return JSONResponse({"detail": "; ".join(parts) or "bad request"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        log.exception("internal error on %s", request.url.path)
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}: {exc})"}, status_code=500)
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/models", response_model=ModelsOut, tags=["api"])
+    async def list_models() -> ModelsOut:
+        """The inpainters a restoration can use, with their `make bench` numbers, and the default."""
+        from unveil.models.catalog import rows
+
+        keep = ModelOut.model_fields.keys()
+        out = [ModelOut(**{k: v for k, v in r.items() if k in keep} | {"default": r["name"] == engine.default})
+               for r in rows() if r["kind"] == "inpainter"]
+        return ModelsOut(default=engine.default, models=out, segmenter=SEGMENTER,
+                         max_upload_mb=max_upload_mb, max_side=max_side)
+
+    async def _read(upload: UploadFile, what: str) -> bytes:
+        data = await upload.read(max_bytes + 1)
+        _check_size(data, what, max_bytes)
+        return data
+
+    @app.post("/api/analyze", response_model=AnalyzeOut, responses=ERRORS, tags=["api"])
+    async def analyze(image: UploadFile = File(..., description="The photo (JPEG, PNG, WebP...).")) -> AnalyzeOut:
+        """Detect the faces of a photo and find what hides them: the automatic mask, photo-sized."""
+        name = image.filename or "image"
+        data = await _read(image, name)
+
+        def work():
+            rgb = decode_image(data, name, max_side)
+            with engine.lock:
+                t = time.perf_counter()
+                mask, faces = engine.restorer(engine.default, SEGMENTER).auto_mask(rgb)
+                seconds = time.perf_counter() - t
+            return AnalyzeOut(
+                width=rgb.shape[1], height=rgb.shape[0],
+                faces=[FaceOut(index=i, box=[round(float(v), 1) for v in f.box], score=round(float(f.score), 3))
+                       for i, f in enumerate(faces)],
+                mask_png=png_b64(mask), mask_share=round(float(mask.mean()), 5), segmenter=SEGMENTER,
+                seconds=round(seconds, 3))
+
+        return await run_in_threadpool(work)
+
+    @app.post("/api/restore", response_model=RestoreOut, responses=ERRORS, tags=["api"])
+    async def restore(
+        image: UploadFile = File(..., description="The photo (JPEG, PNG, WebP...)."),
+        mask: Optional[UploadFile] = File(None, description="Optional PNG of the photo's size: white (and "
+                                                            "opaque) = fill. Without it the occluders are "
+                                                            "found automatically."),
+        model: Optional[str] = Form(None, description="Inpainter name (see /api/models); default: the "
+                                                      "server's default."),
+        faces: str = Form("all", description="Faces to restore: all, largest, or indices like 0,2 "
+                                             "(largest first)."),
+    ) -> RestoreOut:
+        """Restore a photo: fill the given mask (every white pixel), or the automatically found
+        occluders. Pixels outside the filled mask are returned unchanged."""
+        name = image.filename or "image"
+        data = await _read(image, name)
+        mask_data = None
+        if mask is not None and (mask.filename or mask.size):
+            mask_data = await _read(mask, "mask")
+        model_name = engine.model_name(model)
+
+        def work():
+            rgb = decode_image(data, name, max_side)
+            user = decode_mask(mask_data, rgb.shape[:2]) if mask_data is not None else None
+            if user is not None and not user.any():
+                raise HTTPException(422, "the mask is empty (no white pixel): paint what to fill, or send no "
+                                         "mask to find the occluders automatically")
+            with engine.lock:
+                r = engine.restorer(model_name, None if user is not None else SEGMENTER)
+                res = r.restore(rgb, mask=user, faces=faces)
+            rep = res.report()
+            return RestoreOut(width=rep["width"], height=rep["height"], model=rep["model"],
+                              segmenter=rep["segmenter"], image_png=png_b64(res.image),
+                              mask_png=png_b64(res.mask), filled_share=rep["filled_share"],
+                              faces=rep["faces"], seconds=rep["seconds"])
+
+        return await run_in_threadpool(work)
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def _docs():
+        return HTMLResponse(api_docs_html(app.openapi()))
+
+    return app
+
+
+def api_docs_html(schema: dict) -> str:
+    """A plain HTML page of the API from its OpenAPI schema (no scripts, nothing fetched)."""
+    from html import escape
+
+    parts = [f"<!doctype html><meta charset=utf-8><title>{escape(schema['info']['title'])} API</title>",
+             "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+             "code{background:#eee;padding:0 .3em}h2{margin-top:1.6em}</style>",
+             f"<h1>{escape(schema['info']['title'])} API {escape(str(schema['info'].get('version', '')))}</h1>",
+             f"<p>{escape(schema['info'].get('description', ''))}</p>",
+             '<p>Machine-readable schema: <a href="/openapi.json">/openapi.json</a>. The page itself: '
+             '<a href="/">/</a>.</p>']
+    comps = schema.get("components", {}).get("schemas", {})
+    for path, ops in schema.get("paths", {}).items():
+        for method, op in ops.items():
+            parts.append(f"<h2><code>{method.upper()} {escape(path)}</code></h2>")
+            parts.append(f"<p>{escape(op.get('summary', ''))}. {escape(op.get('description', ''))}</p>")
+            body = op.get("requestBody", {}).get("content", {})
+            for ctype, c in body.items():
+                ref = c.get("schema", {}).get("$ref", "")
+                props = comps.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}) if ref else {}
+                if props:
+                    parts.append(f"<p>Body (<code>{escape(ctype)}</code>):</p><ul>")
+                    for name, prop in props.items():
+                        parts.append(f"<li><code>{escape(name)}</code>: {escape(prop.get('description', ''))}</li>")
+                    parts.append("</ul>")
+            codes = ", ".join(f"{k} {escape(v.get('description', ''))}" for k, v in op.get("responses", {}).items())
+            parts.append(f"<p>Responses: {codes}</p>")
+    return "\n".join(parts)
+
+
+def _version() -> str:
+    from unveil import __version__
+
+    return __version__
