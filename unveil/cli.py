@@ -184,6 +184,7 @@ def eval_cmd(
     limit: Optional[int] = typer.Option(200, "--limit", help="At most this many faces (0 = all)."),
     lpips: bool = typer.Option(True, "--lpips/--no-lpips", help="LPIPS (AlexNet) and FD-AlexNet."),
     identity: bool = typer.Option(True, "--identity/--no-identity", help="dlib identity distance."),
+    gender: bool = typer.Option(False, "--gender", help="Gender consistency (classifier on output vs truth)."),
     grid: int = typer.Option(8, "--grid", help="Rows in grid.png (input, mask, output, truth)."),
     seed: int = typer.Option(0, "--seed", help="Seed of procedural masks."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval/NAME)."),
@@ -193,7 +194,8 @@ def eval_cmd(
     from unveil.eval.harness import EvalConfig, run_eval
 
     cfg = EvalConfig(model=model, faces=faces, split=split, masks=masks, size=size, shape=shape,
-                     limit=limit or None, seed=seed, lpips=lpips, identity=identity, grid=grid,
+                     limit=limit or None, seed=seed, lpips=lpips, identity=identity, gender=gender,
+                     grid=grid,
                      data=str(data) if data else None, out=str(out) if out else None)
     r = run_eval(cfg)
     typer.echo(r["table"])
@@ -390,6 +392,7 @@ def _inpainter_train_command(network: str, title: str):
 
 _inpainter_train_command("ifacenet", "IFACENET (ensemble-encoder autoencoder)")
 _inpainter_train_command("in2", "IN2 (position-aware implicit network)")
+_inpainter_train_command("lgface", "the landmark-guided face-mask inpainter (from IFACENET, mesh + gender guidance)")
 
 
 @app.command("export")
@@ -429,6 +432,8 @@ def bench_cmd(
     readme: bool = typer.Option(True, "--readme/--no-readme", help="Update the table in README.md."),
     segmenters: bool = typer.Option(True, "--segmenters/--no-segmenters", help="Segmentation rows."),
     merge: bool = typer.Option(False, "--merge", help="Keep rows of models not re-run from the existing results.json."),
+    identity: bool = typer.Option(True, "--identity/--no-identity", help="dlib identity distance in the quality rows."),
+    facemask_limit: int = typer.Option(200, "--facemask-limit", help="Faces for the face-mask occlusion rows."),
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated parts: speed, backends, quality, "
                                        "facemask, shapes, pipeline, segmentation (with --merge the rest is kept)."),
     data: Optional[Path] = DataOpt,
@@ -440,6 +445,7 @@ def bench_cmd(
                       models=[m.strip() for m in models.split(",")] if models else None,
                       readme=readme, segmenters=segmenters, merge=merge,
                       parts=tuple(p.strip() for p in only.split(",")) if only else None,
+                      identity=identity, facemask_limit=facemask_limit,
                       data=str(data) if data else None)
     typer.echo(run_bench(cfg))
 
@@ -478,6 +484,101 @@ def serve_cmd(
     typer.echo(f"unveil: serving on http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs; "
                f"Ctrl+C stops)")
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@train_app.command("gender")
+def train_gender_cmd(
+    steps: int = typer.Option(1200, "--steps", help="Optimizer steps."),
+    batch: int = typer.Option(64, "--batch", help="Batch size (half clean, half occluded faces)."),
+    size: int = typer.Option(96, "--size", help="Training crop side in pixels."),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
+    pool: int = typer.Option(6000, "--pool", help="Synthetically occluded training faces (cached)."),
+    facemask_share: float = typer.Option(0.7, "--facemask-share", help="Share of face masks among them."),
+    out: Path = typer.Option(Path("runs/train/gender"), "--out", "-o", help="Run folder."),
+    resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's checkpoint."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    eval_only: bool = typer.Option(False, "--eval-only", help="Only measure accuracy on test faces, clean "
+                                   "and wearing a synthetic face mask (no training)."),
+    eval_n: int = typer.Option(200, "--eval-n", help="Test faces for --eval-only."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights for --eval-only (default: shipped)."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """Train the gender classifier on UTKFace train faces, half of them synthetically masked."""
+    from unveil.train.gender import GenderTrainConfig, evaluate_gender, format_eval, train_gender
+
+    if eval_only:
+        typer.echo(format_eval(evaluate_gender(eval_n, "test", weights=weights,
+                                               data=str(data) if data else None)))
+        return
+    cfg = GenderTrainConfig(steps=steps, batch=batch, size=size, lr=lr, pool=pool, facemask_share=facemask_share,
+                            out=str(out), resume=resume, threads=threads, device=device,
+                            data=str(data) if data else None)
+    r = train_gender(cfg)
+    typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val accuracy clean {r['val']['clean']['acc']:.4f}"
+               f" masked {r['val']['masked']['acc']:.4f}; weights: {r['weights']}")
+
+
+@train_app.command("cutface")
+def train_unpaired_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                          help="YAML config (default: the shipped cutface.yaml)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Real masked photos per step."),
+    size: Optional[int] = typer.Option(None, "--size", help="Training crop side in pixels."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak generator learning rate."),
+    name: Optional[str] = typer.Option(None, "--name", help="Weight file name (default cutface)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/train/NAME)."),
+    resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's checkpoint."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loss.nce=2."),
+    eval_real: bool = typer.Option(False, "--eval-real/--no-eval-real",
+                                   help="Afterwards, restore the held-out real masked photos (sheet, "
+                                        "face-found shares)."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """Train CUTFACE without paired data: real masked photos vs clean UTKFace faces (GAN + PatchNCE)."""
+    from unveil.train.unpaired import config_from_cli, evaluate_real, real_table, train_unpaired
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    cfg = config_from_cli(config, {"steps": steps, "batch": batch, "size": size, "lr": lr, "name": name,
+                                   "out": str(out) if out else None, "device": device,
+                                   "data": str(data) if data else None}, sets)
+    cfg.resume = resume
+    r = train_unpaired(cfg)
+    v = r["val"]
+    typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val PSNR {v.get('psnr', float('nan')):.2f} "
+               f"SSIM {v.get('ssim', float('nan')):.4f}; weights: {r['weights']}")
+    if eval_real:
+        from unveil import models
+
+        model = models.load(cfg.network, weights=r["weights"])
+        res = evaluate_real(model, out=str(Path(cfg.out) / "real"), data=cfg.data)
+        typer.echo(real_table(res))
+        typer.echo(f"wrote {res['out_dir']}/sheet.png, real.json")
+
+
+@app.command("eval-real")
+def eval_real_cmd(
+    model: str = typer.Option("cutface", "--model", help="Registered inpainter."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weight file (default: the shipped one)."),
+    compare: str = typer.Option("telea,ifacenet", "--compare", help="Comma-separated models shown beside it."),
+    sheet: int = typer.Option(24, "--sheet", help="Rows of the contact sheet."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most this many held-out photos."),
+    out: Path = typer.Option(Path("runs/eval/real-masked"), "--out", "-o", help="Output folder."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """Restore held-out real masked photos: contact sheet and how often a face is found again."""
+    from unveil.train.unpaired import evaluate_real, real_table
+
+    res = evaluate_real(model, tuple(c.strip() for c in compare.split(",") if c.strip()), str(out), sheet,
+                        str(data) if data else None, str(weights) if weights else None, limit=limit)
+    typer.echo(real_table(res))
+    typer.echo(f"wrote {res['out_dir']}/sheet.png, real.json")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -220,12 +220,12 @@ def _markdown(results: dict) -> str:
         f = lambda v, p: "–" if v is None else f"{v:.{p}f}"  # noqa: E731
         lines += ["", f"**Face-mask occlusion** (the lower-face hole a face mask leaves, fitted to each face's "
                   f"landmarks): UTKFace test ({n} faces), 256 px:", "",
-                  "| model | PSNR | SSIM | PSNR hole | SSIM hole | LPIPS | ID dist | ms/face |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| model | PSNR | SSIM | PSNR hole | SSIM hole | LPIPS | ID dist | gender agree | ms/face |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for m, s_ in fm.items():
             lines.append(f"| {m} | {f(s_['psnr'], 2)} | {f(s_['ssim'], 4)} | {f(s_['psnr_hole'], 2)} | "
                          f"{f(s_['ssim_hole'], 4)} | {f(s_['lpips'], 4)} | {f(s_.get('identity'), 3)} | "
-                         f"{f(s_.get('ms'), 0)} |")
+                         f"{f(s_.get('gender'), 3)} | {f(s_.get('ms'), 0)} |")
     pp = results.get("pipeline") or {}
     if pp:
         sizes_ = list(next(iter(pp.values())))
@@ -308,7 +308,8 @@ def run_bench(cfg: BenchConfig) -> str:
         results["facemask"] = {}
         for n in names:
             r = run_eval(EvalConfig(model=n, masks="facemask", size=cfg.quality_size, limit=cfg.facemask_limit,
-                                    identity=cfg.identity, data=cfg.data, out=str(out / f"eval-{n}-facemask")))
+                                    identity=cfg.identity, gender=True, data=cfg.data,
+                                    out=str(out / f"eval-{n}-facemask")))
             results["facemask"][n] = r["summary"]["all"]
     if cfg.runs("shapes"):
         results["shapes"] = {}

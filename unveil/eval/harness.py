@@ -27,7 +27,8 @@ from unveil.io import write_image, write_json, write_text
 from unveil.masks import BINS, bin_of, hole_ratio, mask_source
 from unveil.models import load as load_model
 
-PER_IMAGE_KEYS = ("psnr", "ssim", "l1", "psnr_hole", "ssim_hole", "l1_hole", "lpips", "identity", "ms")
+PER_IMAGE_KEYS = ("psnr", "ssim", "l1", "psnr_hole", "ssim_hole", "l1_hole", "lpips", "identity", "gender",
+                  "ms")
 MID_BINS = ("10-20", "20-30", "30-40", "40-50", "50-60")
 MID_LABEL = "10-60 (mean of bins)"
 
@@ -43,6 +44,8 @@ class EvalConfig:
     seed: int = 0
     lpips: bool = True
     identity: bool = True
+    #: gender consistency: 1 when the gender classifier gives the output the truth's label, else 0
+    gender: bool = False
     grid: int = 8
     batch: int = 8
     data: str | None = None
@@ -134,6 +137,10 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
     if cfg.identity:
         from unveil.eval.identity import get_embedder
         embedder = get_embedder()
+    clf = None
+    if cfg.gender:
+        from unveil.models.gender import load_gender_classifier
+        clf = load_gender_classifier()
 
     out_dir = cfg.out_dir()
     per_image, grid_rows, feats_out, feats_true = [], [], [], []
@@ -155,6 +162,10 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
         outputs = model.inpaint_batch(inputs, [m for m, _ in mbs])
         ms = (time.perf_counter() - t0) * 1000 / len(chunk)
         lps = lp.distance(np.stack(outputs), np.stack(truths)) if lp is not None else [None] * len(chunk)
+        agree = [None] * len(chunk)
+        if clf is not None:
+            p_out, p_true = clf.predict(outputs), clf.predict(truths)
+            agree = [float((a >= 0.5) == (b >= 0.5)) for a, b in zip(p_out, p_true)]
         if lp is not None:
             feats_out.append(lp.pooled_features(np.stack(outputs)))
             feats_true.append(lp.pooled_features(np.stack(truths)))
@@ -163,7 +174,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
                 "index": start + j, "path": str(rec.path), "bin": b, "hole_ratio": hole_ratio(mask),
                 "psnr": M.psnr(out, truth), "ssim": M.ssim(out, truth), "l1": M.l1(out, truth),
                 "ms": ms, "lpips": None if lps[j] is None else float(lps[j]),
-                "identity": None, "identity_detected": None,
+                "identity": None, "identity_detected": None, "gender": agree[j],
             }
             if mask.any():
                 row.update(psnr_hole=M.psnr(out, truth, mask), ssim_hole=M.ssim(out, truth, mask),

@@ -15,6 +15,7 @@ COLUMNS = [
     ("lpips", "LPIPS", "{:.4f}"),
     ("identity", "ID dist", "{:.3f}"),
     ("ms", "ms/img", "{:.1f}"),
+    ("gender", "gender agree", "{:.3f}"),
 ]
 
 

@@ -107,7 +107,10 @@ class IFACENet(nn.Module):
         self.out = nn.Conv2d(cfg.decoder_width, 3, 3, 1, 1)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        s0 = self.stem(to_net(x, m))
+        return self.body(self.stem(to_net(x, m)))
+
+    def body(self, s0: torch.Tensor) -> torch.Tensor:
+        """Everything after the stem: ensemble encoder, fusion, bottleneck, decoder."""
         per_branch = [b(s0) for b in self.branches]
         fused = [f(torch.cat([pb[i] for pb in per_branch], 1)) for i, f in enumerate(self.fuse)]
         y = self.bottleneck(fused[2])

@@ -72,6 +72,10 @@ class InpaintTrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     masks: MaskMix = field(default_factory=MaskMix)
     train_limit: int | None = None  # use only the first N train faces
+    #: start from these weights ("shipped:NAME" or a file): tensors of the same shape are copied,
+    #: a convolution with more input channels gets the old ones and zeros for the new
+    init: str | None = None
+    guide_dropout: float = 0.1  # guided networks: drop landmarks / gender code this often
     val_every: int = 500
     val_faces: int = 48
     val_masks: str = "nvidia"
@@ -190,6 +194,38 @@ def validate(model: torch.nn.Module, cfg: InpaintTrainConfig, step: int, progres
     return {"psnr": s["psnr"], "ssim": s["ssim"], "psnr_hole": s["psnr_hole"], "l1": s["l1"]}
 
 
+def init_from(net: torch.nn.Module, source: str) -> dict:
+    """Copy weights into ``net`` from ``source`` ("shipped:NAME" or a safetensors file of ours):
+    same-shape tensors as they are; a weight with more input channels (dim 1) than the source gets
+    the source's channels and zeros for the extra ones (new inputs start ignored). Returns counts."""
+    from safetensors.torch import load_file
+
+    from unveil.models.weights import shipped
+
+    path = shipped(source.split(":", 1)[1]) if source.startswith("shipped:") else Path(source)
+    if not path.exists():
+        raise UnveilError(f"init weights not found: {path}")
+    src = load_file(str(path))
+    own = net.state_dict()
+    copied = widened = 0
+    with torch.no_grad():
+        for k, v in own.items():
+            if k not in src:
+                continue
+            t = src[k].to(v.dtype)
+            if t.shape == v.shape:
+                v.copy_(t)
+                copied += 1
+            elif t.dim() == v.dim() == 4 and t.shape[0] == v.shape[0] and t.shape[2:] == v.shape[2:] \
+                    and t.shape[1] < v.shape[1]:
+                v.zero_()
+                v[:, :t.shape[1]] = t
+                widened += 1
+    if not copied:
+        raise UnveilError(f"{path}: no tensor fits the network '{type(net).__name__}'")
+    return {"copied": copied, "widened": widened, "of": len(own)}
+
+
 def train_inpainter(cfg: InpaintTrainConfig, progress: bool = True) -> dict:
     from unveil.models.neural import build_network, make_config
     from unveil.models.weights import save_weights
@@ -202,9 +238,13 @@ def train_inpainter(cfg: InpaintTrainConfig, progress: bool = True) -> dict:
         raise UnveilError("--device cuda asked for, but no CUDA device is available")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    ds = InpaintData(cfg.size, cfg.masks, "train", cfg.data, cfg.train_limit, progress)
     mcfg = make_config(cfg.network, cfg.model)
     net = build_network(cfg.network, cfg.model).to(dev).train()
+    guided = bool(getattr(net, "guided", False))
+    ds = InpaintData(cfg.size, cfg.masks, "train", cfg.data, cfg.train_limit, progress, guided=guided,
+                     guide_dropout=cfg.guide_dropout)
+    if cfg.init and not (cfg.resume and (out / "last.safetensors").exists()):
+        init_from(net, cfg.init)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
     ema = EMA(net, cfg.ema)
@@ -232,11 +272,12 @@ def train_inpainter(cfg: InpaintTrainConfig, progress: bool = True) -> dict:
     t0, hist, val = time.time(), [], {}
     first_loss = None
     while step < cfg.steps:
-        for x, m in loader:
+        for x, m, *guide in loader:
             x = x.to(dev).contiguous(memory_format=fmt)
             m = m.to(dev).contiguous(memory_format=fmt)
+            guide = [g.to(dev).contiguous(memory_format=fmt) for g in guide]
             with amp:
-                pred = net(x * (1 - m), m).float()
+                pred = net(x * (1 - m), m, *guide).float()
             comp = pred * m + x * (1 - m)
             d_fake = d_feats = None
             if disc is not None:

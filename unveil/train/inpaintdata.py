@@ -6,7 +6,9 @@ The mix (:class:`MaskMix`) draws, per sample, one of
   * ``box``      - one to three rectangles,
   * ``occluder`` - the exact mask of a synthetic occluder (face masks, glasses, sunglasses, scarves,
     objects, shapes) taken from the cached SOCLNET training pool, so the models learn the holes they
-    meet in use; flipped and jittered.
+    meet in use; flipped and jittered;
+  * ``facemask`` - the procedural lower-face shape where a face mask sits, jittered (the
+    landmark-guided model trains mostly on these).
 NVIDIA masks are never used in training: they are the evaluation masks.
 """
 from __future__ import annotations
@@ -48,9 +50,9 @@ class MaskSampler:
     """Draws training masks (bool size x size) from a :class:`MaskMix`."""
 
     def __init__(self, mix: MaskMix, size: int, data=None, progress: bool = True):
-        unknown = set(mix.weights) - {"freeform", "box", "occluder"}
+        unknown = set(mix.weights) - {"freeform", "box", "occluder", "facemask"}
         if unknown:
-            raise ValueError(f"unknown mask kinds {sorted(unknown)}; use freeform, box, occluder")
+            raise ValueError(f"unknown mask kinds {sorted(unknown)}; use freeform, box, occluder, facemask")
         self.mix, self.size = mix, size
         kinds = mix.kinds()
         if not kinds:
@@ -73,6 +75,13 @@ class MaskSampler:
             m = freeform_mask(s, int(rng.integers(0, 2**31)), STYLES[rng.integers(0, 3)], bin=b)
         elif kind == "box":
             m = box_mask(s, rng)
+        elif kind == "facemask":
+            from unveil.masks.shapes import facemask_shape
+
+            m = facemask_shape(s, int(rng.integers(0, 2**31)), jitter=0.05).astype(np.float32)
+            a = cv2.getRotationMatrix2D((s / 2, s / 2), rng.uniform(-6, 6), rng.uniform(0.92, 1.08))
+            a[:, 2] += rng.uniform(-0.04, 0.04, 2) * s
+            m = cv2.warpAffine(m, a, (s, s), flags=cv2.INTER_LINEAR) >= 0.5
         else:
             m = self.occluders[rng.integers(0, len(self.occluders))].astype(np.float32)
             if rng.random() < 0.5:
@@ -87,18 +96,43 @@ class MaskSampler:
 
 class InpaintData(Dataset):
     """Items: (image 3xSxS in [-1, 1], mask 1xSxS float, 1 = hole). Faces are augmented; the mask
-    is drawn fresh each time from torch's RNG (seeded per DataLoader worker)."""
+    is drawn fresh each time from torch's RNG (seeded per DataLoader worker).
+
+    ``guided=True`` (networks that take landmark guidance, :mod:`unveil.models.lgface`) adds a
+    third item, the guide (landmark heatmaps of the clean face and the gender code from the
+    UTKFace label), each dropped with probability ``guide_dropout`` so the network also works when
+    the mesh or the classifier fails; the augmentation is then photometric only, so landmarks stay
+    where the face is."""
 
     def __init__(self, size: int = 128, mix: MaskMix | None = None, split: str = "train", data=None,
-                 limit: int | None = None, progress: bool = True):
-        self.faces = FaceDataset("utkface", split, size, augment=split == "train", data=data, limit=limit)
+                 limit: int | None = None, progress: bool = True, guided: bool = False,
+                 guide_dropout: float = 0.1):
+        from unveil.data.dataset import Augment
+
+        augment = split == "train"
+        if guided and augment:
+            augment = Augment(flip=0.0, max_scale=0.0, max_shift=0.0, max_rotate_deg=0.0)
+        self.faces = FaceDataset("utkface", split, size, augment=augment, data=data, limit=limit)
         self.masks = MaskSampler(mix or MaskMix(), size, data, progress)
+        self.guided, self.guide_dropout, self.size = guided, guide_dropout, size
+        if guided:
+            from unveil.models.lgface import landmark_cache
+
+            self.points = landmark_cache(self.faces.records, split, progress=progress)
 
     def __len__(self) -> int:
         return len(self.faces)
 
     def __getitem__(self, i: int):
-        img = self.faces[i]["image"] * 2 - 1
+        item = self.faces[i]
+        img = item["image"] * 2 - 1
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
         m = torch.from_numpy(self.masks(rng).astype(np.float32))[None]
-        return img, m
+        if not self.guided:
+            return img, m
+        from unveil.models.lgface import render_guide
+
+        pts = self.points[i] if rng.random() >= self.guide_dropout else None
+        g = item["gender"]
+        code = 0.0 if g < 0 or rng.random() < self.guide_dropout else (1.0 if g == 1 else -1.0)
+        return img, m, torch.from_numpy(render_guide(pts, code, (self.size, self.size)))

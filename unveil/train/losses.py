@@ -156,3 +156,86 @@ def g_lsgan_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 def feature_matching_loss(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]) -> torch.Tensor:
     """L1 between the discriminator's intermediate features on fake and (detached) real images."""
     return sum(F.l1_loss(f, r.detach()) for f, r in zip(fake_feats, real_feats)) / max(1, len(fake_feats))
+
+
+# --- PatchNCE (contrastive unpaired translation, CUT) -----------------------------------------
+
+def patch_nce_loss(feat_q: torch.Tensor, feat_k: torch.Tensor, tau: float = 0.07) -> torch.Tensor:
+    """PatchNCE (Park et al. 2020, CUT): for every query patch of the output, the key patch of the
+    input at the same place is the positive and the other sampled patches *of the same image* are
+    the negatives; cross-entropy over (1 positive + P - 1 negatives) with temperature ``tau``.
+
+    ``feat_q``, ``feat_k``: N x P x D (or P x D) L2-normalised patch embeddings sampled at the same
+    positions. The keys are detached (as in CUT). Returns the mean over all N x P queries. For
+    identical, near-orthogonal features it is about ``log(1 + (P - 1) exp(-1 / tau))`` (close to 0);
+    for unrelated features about ``log(P)``.
+    """
+    if feat_q.shape != feat_k.shape:
+        raise ValueError(f"feat_q {tuple(feat_q.shape)} and feat_k {tuple(feat_k.shape)} differ in shape")
+    if feat_q.dim() == 2:
+        feat_q, feat_k = feat_q[None], feat_k[None]
+    n, p, _ = feat_q.shape
+    logits = torch.bmm(feat_q, feat_k.detach().transpose(1, 2)) / tau  # N x P x P, positives on the diagonal
+    target = torch.arange(p, device=feat_q.device).expand(n, p)
+    return F.cross_entropy(logits.reshape(n * p, p), target.reshape(-1))
+
+
+def patch_weights(mask: torch.Tensor, size: tuple[int, int], hole_weight: float = 0.0) -> torch.Tensor:
+    """Sampling weights (N x H*W) at a feature map's size: the visible share of each position
+    (1 where the input is visible), plus ``hole_weight`` times its hole share. With the default 0,
+    positions wholly inside the hole (whose input is blank: every such key looks alike, and
+    matching them would teach the generator to keep the hole flat) are never drawn."""
+    hole = F.adaptive_avg_pool2d(mask.float(), size) if tuple(mask.shape[2:]) != tuple(size) else mask.float()
+    return ((1 - hole) + hole_weight * hole).flatten(1)
+
+
+class PatchSampleMLP(nn.Module):
+    """CUT's patch sampler and projection head: per layer a 2-layer MLP (``dim`` wide, ReLU) on the
+    feature vectors at sampled positions, L2-normalised.
+
+    ``forward(feats, num_patches, ids=None, mask=None)`` -> (list of N x P x dim, ids). Positions are
+    drawn per image without replacement, with weights from ``mask`` (1 = hole, see
+    :func:`patch_weights`) when given, uniformly otherwise; P is at most the number of positions
+    with a non-zero weight in every image of the batch (on a 16 x 16 map with a large hole, fewer
+    than 256). Pass the returned ``ids`` to sample the other image of the pair at the same places.
+    """
+
+    def __init__(self, channels: list[int], dim: int = 256, hole_weight: float = 0.0):
+        super().__init__()
+        self.hole_weight = hole_weight
+        self.mlps = nn.ModuleList(nn.Sequential(nn.Linear(c, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
+                                  for c in channels)
+
+    def forward(self, feats: list[torch.Tensor], num_patches: int = 256, ids: list[torch.Tensor] | None = None,
+                mask: torch.Tensor | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        if len(feats) != len(self.mlps):
+            raise ValueError(f"{len(feats)} feature maps for {len(self.mlps)} PatchNCE heads")
+        out, used = [], []
+        for k, (f, mlp) in enumerate(zip(feats, self.mlps)):
+            n, c, h, w = f.shape
+            flat = f.flatten(2).transpose(1, 2)  # N x HW x C
+            if ids is None:
+                if mask is not None:
+                    wts = patch_weights(mask, (h, w), self.hole_weight)
+                else:
+                    wts = torch.ones(n, h * w, device=f.device)
+                p = min(num_patches, int((wts > 0).sum(1).min()))
+                if p < 1:
+                    raise ValueError("no position to sample PatchNCE patches from (the hole covers everything)")
+                idx = torch.multinomial(wts, p, replacement=False)
+            else:
+                idx = ids[k]
+            x = torch.gather(flat, 1, idx[..., None].expand(-1, -1, c))
+            out.append(F.normalize(mlp(x), dim=-1))
+            used.append(idx)
+        return out, used
+
+
+def multilayer_patch_nce(head: PatchSampleMLP, feats_q: list[torch.Tensor], feats_k: list[torch.Tensor],
+                         num_patches: int = 256, tau: float = 0.07,
+                         mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean :func:`patch_nce_loss` over layers: keys (the input's maps) sampled first (weighted by
+    ``mask``), the queries (the output's maps) at the same positions, both through ``head``."""
+    k, ids = head(feats_k, num_patches, mask=mask)
+    q, _ = head(feats_q, num_patches, ids)
+    return sum(patch_nce_loss(a, b, tau) for a, b in zip(q, k)) / len(q)

@@ -1,0 +1,128 @@
+"""Landmark-guided reconstruction (`unveil.models.lgface`): the guide, the network, its training
+through the shared trainer on real faces, and the shipped weights on face-mask holes."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from unveil.errors import UnveilError
+from unveil.models.lgface import GROUPS, LGFaceNet, render_guide
+from unveil.models.neural import build_network
+from unveil.train.inpaint import InpaintTrainConfig, init_from, train_inpainter
+from unveil.train.inpaintdata import MaskMix, MaskSampler
+
+
+@pytest.fixture(scope="module")
+def astronaut_mesh():
+    from skimage import data
+
+    from unveil.models.lgface import mesh_points
+
+    face = data.astronaut()[20:240, 130:350]
+    return face, mesh_points(face)
+
+
+def test_guide_has_two_heatmaps_and_the_gender_code(astronaut_mesh):
+    _, pts = astronaut_mesh
+    assert pts is not None and pts.shape == (478, 2) and (pts > 0).all() and (pts < 1).all()
+    g = render_guide(pts, -1.0, (128, 96))
+    assert g.shape == (3, 128, 96) and g.dtype == np.float32
+    assert g[0].max() == pytest.approx(1.0) and g[1].max() == pytest.approx(1.0)
+    assert (g[2] == -1).all()
+    # the nose/lips heatmap peaks below the eyes' one: it sits where the face mask goes
+    rows0 = np.nonzero(g[0].max(1) > 0.5)[0]
+    rows1 = np.nonzero(g[1].max(1) > 0.5)[0]
+    assert rows1.mean() > rows0.min() and np.median(rows1) > 0.45 * 128
+    empty = render_guide(None, 0.5, (64, 64))
+    assert not empty[:2].any() and (empty[2] == 0.5).all()
+    assert len(set(GROUPS[0]) & set(GROUPS[1])) == 0
+
+
+def test_lgface_starts_as_ifacenet_and_uses_the_guide():
+    from unveil import models
+
+    net = build_network("lgface").eval()
+    counts = init_from(net, "shipped:ifacenet")
+    assert counts["widened"] == 1 and counts["copied"] == counts["of"] - 1  # only the stem grows
+    ifn = models.load("ifacenet", backend="torch").model.float().eval()
+    x = torch.rand(1, 3, 64, 48) * 2 - 1
+    m = (torch.rand(1, 1, 64, 48) > 0.7).float()
+    with torch.no_grad():
+        same = net(x * (1 - m), m)
+        assert (same - ifn(x * (1 - m), m)).abs().max() < 1e-5  # zero guide weights: IFACENET exactly
+        net.stem[0].weight[:, 4:].normal_(0, 0.5)
+        guide = torch.ones(1, 3, 64, 48)
+        assert (net(x * (1 - m), m, guide) - same).abs().max() > 1e-3
+        assert net(x * (1 - m), m).shape == (1, 3, 64, 48)
+
+
+def test_init_from_refuses_what_does_not_fit(tmp_path):
+    with pytest.raises(UnveilError, match="not found"):
+        init_from(build_network("lgface"), str(tmp_path / "nope.safetensors"))
+    with pytest.raises(UnveilError, match="no tensor fits"):
+        init_from(build_network("lgface"), "shipped:soclnet")
+
+
+def test_facemask_training_holes_sit_on_the_lower_face():
+    s = MaskSampler(MaskMix(weights={"facemask": 1.0}), 128, progress=False)
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        m = s(rng)
+        assert 0.15 < m.mean() < 0.5
+        assert m[:50].mean() < 0.05 and m[80:].mean() > 0.4  # below the eyes, over mouth and chin
+
+
+def test_guided_training_lowers_the_loss_on_real_faces(tmp_path, data_root):
+    torch.set_num_threads(2)
+    cfg = InpaintTrainConfig.from_yaml(
+        network="lgface", size=64, batch=4, steps=30, lr=3e-3, warmup=5, train_limit=24, val_every=0,
+        ckpt_every=30, init=None, out=str(tmp_path / "lg"), data=str(data_root),
+        model={"width": 8, "scale_width": 8, "branch_width": 8, "decoder_width": 8},
+        masks={"weights": {"facemask": 1.0}}, loss={"adversarial": 0.0, "tv": 0.0})
+    r = train_inpainter(cfg, progress=False)
+    log = [json.loads(line) for line in open(tmp_path / "lg" / "log.jsonl")]
+    losses = [e["loss"] for e in log if "loss" in e]
+    assert r["steps"] == 30 and losses[-1] < 0.9 * losses[0], losses
+
+
+def test_shipped_lgface_keeps_pixels_outside_the_hole():
+    from skimage import data
+
+    from unveil import models
+    from unveil.masks.shapes import facemask_shape
+
+    inp = models.load("lgface")
+    assert isinstance(inp.model, LGFaceNet) and inp.backend == "torch"
+    face = np.ascontiguousarray(data.astronaut()[20:240, 130:350])
+    hole = facemask_shape(220, 0)
+    out = inp.inpaint(face, hole)
+    assert np.array_equal(out[~hole], face[~hole]) and (out[hole] != face[hole]).any()
+    with pytest.raises(UnveilError, match="landmark guidance"):
+        models.load("lgface", backend="onnx")
+
+
+def test_shipped_lgface_beats_telea_on_face_mask_holes(data_root):
+    """On 16 UTKFace test faces with the lower-face hole of a face mask, inside the hole."""
+    from unveil import models
+    from unveil.data import face_records, load_face
+    from unveil.eval.metrics import psnr
+    from unveil.masks.shapes import facemask_shape
+
+    recs = face_records("utkface", "test", data_root)[:16]
+    lg, telea = models.load("lgface"), models.load("telea")
+    gains = []
+    for i, rec in enumerate(recs):
+        face = load_face(rec, 128)
+        hole = facemask_shape(128, i)
+        shown = face.copy()
+        shown[hole] = 0
+        gains.append(psnr(lg.inpaint(shown, hole), face, hole) - psnr(telea.inpaint(shown, hole), face, hole))
+    assert np.mean(gains) > 1.0, gains
+
+
+def test_landmark_drift_is_measured_on_masked_faces(data_root):
+    from unveil.models.lgface import landmark_drift
+
+    r = landmark_drift(n=6, size=192, data=data_root, progress=False)
+    assert r["n"] >= 4 and 0 < r["nme_all"] < 0.5 and r["nme_nose_lips"] > 0

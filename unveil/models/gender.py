@@ -1,0 +1,177 @@
+"""Gender classifier for aligned face crops, bare or wearing a face mask.
+
+The landmark-guided reconstruction feeds a gender code to its inpainter, so that a male face is not
+rebuilt as female and vice versa. The code must come from the *occluded* face, so the classifier
+is trained (:mod:`unveil.train.gender`) on UTKFace train faces of which half wear a synthetic
+occluder (mostly face masks, see :mod:`unveil.occlusion.synth`).
+
+The network is a small plain CNN (conv + BatchNorm + ReLU; five stride-2 stages of one or two 3x3
+convs, global average pooling, dropout, one logit), about 1.2 M parameters, a few ms per crop on a
+CPU. ``GenderClassifier().predict(crops)`` gives P(female) per aligned uint8 RGB crop of any size
+(resized to the training size, 96 px for the shipped weights); ``flip=True`` also averages the
+mirror image (twice the work; no measurable gain with the shipped weights). UTKFace labels are
+binary (0 male, 1 female): see ``unveil/weights/gender.md`` for what the weights were trained on,
+how accurate they are, and their limits.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from unveil.errors import UnveilError
+from unveil.models.registry import register
+from unveil.models.weights import load_weights, weights_path
+
+#: Smallest crop side accepted by :meth:`GenderClassifier.predict`.
+MIN_SIDE = 16
+LABELS = ("male", "female")  # UTKFace gender 0, 1
+
+
+@dataclass
+class GenderNetConfig:
+    #: Stages ``(channels, convs)``: each halves the resolution with a stride-2 3x3 conv, then adds
+    #: ``convs - 1`` 3x3 convs; a 96 px crop ends at 3x3 (global average pooling follows).
+    stages: tuple = ((24, 1), (32, 2), (64, 2), (128, 2), (256, 2))
+    dropout: float = 0.2
+    #: Side of the square crops the network was trained on (inputs are resized to it).
+    size: int = 96
+
+
+def _cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class GenderNet(nn.Module):
+    """``forward(x N x 3 x S x S in [-1, 1]) -> logits N`` (positive: female)."""
+
+    def __init__(self, config: GenderNetConfig | None = None):
+        super().__init__()
+        cfg = self.config = config or GenderNetConfig()
+        layers, cin = [], 3
+        for c, n in cfg.stages:
+            layers += [_cbr(cin, int(c), 2)] + [_cbr(int(c), int(c)) for _ in range(int(n) - 1)]
+            cin = int(c)
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(cin, 1))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).mean((2, 3)))[:, 0]
+
+
+def build_gender_net(config: dict | GenderNetConfig | None = None) -> GenderNet:
+    """A :class:`GenderNet` from a config dict (as stored in a weight file's metadata)."""
+    if isinstance(config, GenderNetConfig):
+        return GenderNet(config)
+    config = dict(config or {})
+    known = {f.name for f in dataclasses.fields(GenderNetConfig)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise UnveilError(f"unknown gender-net config keys: {', '.join(unknown)}")
+    if "stages" in config:  # JSON turns tuples into lists
+        config["stages"] = tuple((int(c), int(n)) for c, n in config["stages"])
+    return GenderNet(GenderNetConfig(**config))
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 N x H x W x 3 RGB -> float N x 3 x H x W in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1
+
+
+def prepare(crop: np.ndarray, size: int) -> np.ndarray:
+    """A checked uint8 HxWx3 crop, centre-cropped to a square and resized to ``size``."""
+    a = np.asarray(crop)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
+        raise UnveilError(f"a face crop must be uint8 HxWx3 RGB, got {a.dtype} {a.shape}")
+    h, w = a.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise UnveilError(f"face crop is too small to classify ({w}x{h}; at least {MIN_SIDE} px a side)")
+    if h != w:  # aligned crops are square; keep the centre of any other
+        s = min(h, w)
+        a = a[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    if a.shape[0] != size:
+        interp = cv2.INTER_AREA if a.shape[0] > size else cv2.INTER_LINEAR
+        a = cv2.resize(a, (size, size), interpolation=interp)
+    return np.ascontiguousarray(a)
+
+
+@register("gender", kind="classifier",
+          summary="Gender of an aligned face crop, bare or masked (small CNN, UTKFace labels)", rank=10)
+class GenderClassifier:
+    """P(female) of aligned face crops. ``weights``: a safetensors file (default: the shipped one)."""
+
+    weight_name = "gender"
+
+    def __init__(self, weights: str | Path | None = None, device: str = "cpu", flip: bool = False):
+        """``flip``: average the crop and its mirror image (twice the work; on 1,000 test faces the
+        shipped weights score the same either way)."""
+        path = weights_path(weights, self.weight_name, "gender", "gender")
+        self.device = torch.device(device)
+        self.model, self.meta = load_weights(path, build_gender_net, what="gender classifier",
+                                             network="gender")
+        self.model = self.model.to(self.device).eval()
+        self.size = int(self.model.config.size)
+        self.flip = flip
+        self.weights = path
+
+    def predict(self, crops: list[np.ndarray] | np.ndarray, batch: int = 64) -> np.ndarray:
+        """P(female) (float32, one per crop) of aligned uint8 RGB crops: a list of HxWx3 arrays (any
+        sizes), an N x H x W x 3 array, or a single HxWx3 crop (giving an array of one)."""
+        if isinstance(crops, np.ndarray):
+            if crops.ndim == 3:
+                crops = [crops]
+            elif crops.ndim == 4:
+                crops = list(crops)
+            else:
+                raise UnveilError(f"expected a HxWx3 crop or an N x H x W x 3 batch, got shape {crops.shape}")
+        elif not isinstance(crops, (list, tuple)):
+            raise UnveilError(f"expected face crops (a list of arrays or an array), "
+                              f"got {type(crops).__name__}")
+        if len(crops) == 0:
+            raise UnveilError("no face crops to classify")
+        arr = np.stack([prepare(c, self.size) for c in crops])
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(arr), batch):
+                x = to_tensor(arr[i:i + batch]).to(self.device)
+                logit = self.model(x)
+                if self.flip:
+                    logit = (logit + self.model(x.flip(3))) / 2
+                out.append(torch.sigmoid(logit).float().cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    @staticmethod
+    def label(p: float) -> str:
+        """"female" for P(female) >= 0.5, else "male"."""
+        try:
+            p = float(p)
+        except (TypeError, ValueError):
+            raise UnveilError(f"label() needs a probability, got {p!r}") from None
+        if not 0.0 <= p <= 1.0:  # also refuses NaN
+            raise UnveilError(f"label() needs a probability in [0, 1], got {p}")
+        return LABELS[int(p >= 0.5)]
+
+    def classify(self, crop: np.ndarray) -> tuple[str, float]:
+        """(label, P(female)) of one crop."""
+        p = float(self.predict(crop)[0])
+        return self.label(p), p
+
+
+@lru_cache(maxsize=1)
+def load_gender_classifier() -> GenderClassifier:
+    """The shipped classifier, loaded once per process."""
+    return GenderClassifier()

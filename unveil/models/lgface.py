@@ -1,0 +1,224 @@
+"""Landmark-guided reconstruction under a face mask (seed paper "A Deep Learning Framework to
+Reconstruct Face under Mask").
+
+The paper splits the problem in three, and so does this file:
+
+1. **gender**: a classifier (:mod:`unveil.models.gender`) tells a male face from a female one on the
+   masked face, so the inpainter does not rebuild one as the other; its answer enters as a code
+   channel (+1 female, -1 male, 0 unknown);
+2. **landmarks and the mask's segmentation**: the 478-point face mesh of the front end, predicted on
+   the occluded face at inference (on the clean face in training), rendered as two heatmaps (outline,
+   brows and eyes; nose and lips); the hole is SOCLNET's segmentation in the pipeline (or the
+   synthetic ground truth in training);
+3. **a GAN inpainter guided by them**: the IFACENET encoder-decoder with the guide channels added to
+   its input (``LGFaceNet``), trained with hole/valid L1, SSIM and an LSGAN SN-PatchGAN loss
+   (the paper's LaFIn-style setup also uses style and perceptual losses; they are wired in the
+   trainer and off in the CPU config, see ``train/configs/lgface.yaml``).
+
+``landmark_drift`` measures how far the mesh moves when a face wears a mask.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from unveil.errors import UnveilError
+from unveil.models.blocks import ConvAct, to_net
+from unveil.models.ifacenet import IFACENet, IFACENetConfig
+from unveil.models.neural import NeuralInpainter, network, to_tensor
+from unveil.models.registry import register
+
+GUIDE_CHANNELS = 3  # outline/brows/eyes heatmap, nose/lips heatmap, gender code
+
+
+def _mesh_groups() -> tuple[np.ndarray, np.ndarray]:
+    """Mesh indices of the two heatmaps, from MediaPipe's contour lists."""
+    from mediapipe.python.solutions import face_mesh_connections as c
+
+    def idx(*conns):
+        return np.array(sorted({i for conn in conns for pair in conn for i in pair}), np.int64)
+
+    upper = idx(c.FACEMESH_FACE_OVAL, c.FACEMESH_LEFT_EYE, c.FACEMESH_RIGHT_EYE,
+                c.FACEMESH_LEFT_EYEBROW, c.FACEMESH_RIGHT_EYEBROW)
+    lower = idx(c.FACEMESH_NOSE, c.FACEMESH_LIPS)
+    return upper, lower
+
+
+GROUPS = _mesh_groups()
+
+
+def render_guide(points: np.ndarray | None, gender: float, shape: tuple[int, int],
+                 sigma: float = 1.2) -> np.ndarray:
+    """float32 3 x H x W guide: two landmark heatmaps (peaks 1) and the gender code.
+
+    ``points``: (478, 2) mesh in fractions of the crop (x / W, y / H), or None (no landmarks: zero
+    heatmaps). ``gender``: +1 female, -1 male, 0 unknown (soft values allowed). ``sigma`` in pixels
+    at 128 px, scaled with the crop.
+    """
+    h, w = shape
+    out = np.zeros((GUIDE_CHANNELS, h, w), np.float32)
+    out[2] = float(gender)
+    if points is None or not np.isfinite(points).all():
+        return out
+    s = sigma * min(h, w) / 128
+    for c, group in enumerate(GROUPS):
+        p = points[group] * (w, h)
+        x = np.clip(np.round(p[:, 0]).astype(int), 0, w - 1)
+        y = np.clip(np.round(p[:, 1]).astype(int), 0, h - 1)
+        canvas = np.zeros((h, w), np.float32)
+        canvas[y, x] = 1.0
+        canvas = cv2.GaussianBlur(canvas, (0, 0), s)
+        out[c] = canvas / max(canvas.max(), 1e-6)
+    return out
+
+
+@dataclass
+class LGFaceConfig(IFACENetConfig):
+    guide_channels: int = GUIDE_CHANNELS
+
+
+@network("lgface", LGFaceConfig)
+class LGFaceNet(IFACENet):
+    """IFACENET with landmark heatmaps and a gender code as extra input channels."""
+
+    guided = True
+
+    def __init__(self, cfg: LGFaceConfig):
+        super().__init__(cfg)
+        self.stem = ConvAct(4 + cfg.guide_channels, cfg.width, 3)
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        if guide is None:
+            guide = x.new_zeros(x.shape[0], self.cfg.guide_channels, *x.shape[2:])
+        return self.body(self.stem(torch.cat([to_net(x, m), guide], 1)))
+
+
+# -- landmarks ----------------------------------------------------------------------------------------
+def mesh_points(image: np.ndarray) -> np.ndarray | None:
+    """The 478-point mesh of the largest face of an aligned crop, in fractions of the crop, or None."""
+    from unveil.face import get_detector
+
+    faces = get_detector().detect(image)
+    if not faces or faces[0].mesh is None:
+        return None
+    h, w = image.shape[:2]
+    return (faces[0].mesh / (w, h)).astype(np.float32)
+
+
+def landmark_cache(records, split: str, root: Path = Path("runs") / "cache", progress: bool = True) -> np.ndarray:
+    """(N, 478, 2) meshes of the clean faces ``records`` (NaN where none was found), cached in
+    ``runs/cache/landmarks-<split>-<N>.npz``."""
+    path = Path(root) / f"landmarks-{split}-{len(records)}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return z["points"]
+    from unveil.data import load_face
+
+    pts = np.full((len(records), 478, 2), np.nan, np.float32)
+    for i, rec in enumerate(tqdm(records, desc=f"face mesh of {split} faces", disable=not progress,
+                                 file=sys.stderr)):
+        p = mesh_points(load_face(rec, 256))
+        if p is not None:
+            pts[i] = p
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, points=pts)
+    tmp.replace(path)
+    return pts
+
+
+def gender_code(image: np.ndarray) -> float:
+    """+1 female .. -1 male from the gender classifier on the (masked) crop; 0 without it."""
+    clf = _gender()
+    if clf is None:
+        return 0.0
+    return float(2 * clf.predict([image])[0] - 1)
+
+
+@lru_cache(maxsize=1)
+def _gender():
+    try:
+        from unveil.models.gender import load_gender_classifier
+
+        return load_gender_classifier()
+    except (ImportError, UnveilError):
+        return None
+
+
+@register("lgface", summary="Landmark-guided face-mask reconstruction: mesh heatmaps + gender code "
+                            "guide a GAN inpainter (trained, shipped)", rank=4, tags=("learned",))
+class LGFaceInpainter(NeuralInpainter):
+    """The landmark-guided inpainter: landmarks are predicted on the occluded face it is given
+    (the face mesh of the front end), gender by the gender classifier; both guide the network."""
+
+    network_name = "lgface"
+    weight_name = "lgface"
+    onnx_unsupported = "it takes landmark guidance as a third input; it runs on torch"
+
+    def guide_for(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The guide of one crop as the network sees it: landmarks and gender predicted on the
+        occluded face (the hole greyed out, as the network gets it)."""
+        shown = image.copy()
+        shown[mask] = 128
+        return render_guide(mesh_points(shown), gender_code(shown), image.shape[:2])
+
+    @torch.inference_mode()
+    def _fill(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        from unveil.models.neural import to_uint8, work_shape
+
+        h, w = images.shape[1:3]
+        guides = np.stack([self.guide_for(i, m) for i, m in zip(images, masks)])
+        wh, ww = work_shape(h, w, self.work_size)
+        if (wh, ww) != (h, w):
+            small = np.stack([cv2.resize(i, (ww, wh), interpolation=cv2.INTER_AREA) for i in images])
+            msmall = np.stack([cv2.resize(m.astype(np.float32), (ww, wh), interpolation=cv2.INTER_AREA)
+                               for m in masks]) > 1e-3
+            guides = np.stack([np.stack([cv2.resize(c, (ww, wh), interpolation=cv2.INTER_AREA) for c in g])
+                               for g in guides])
+        else:
+            small, msmall = images, masks
+        x = to_tensor(small).to(self.device)
+        m = torch.from_numpy(msmall[:, None].astype(np.float32)).to(self.device)
+        g = torch.from_numpy(guides).to(self.device)
+        y = self.model(x * (1 - m), m, g)
+        if tuple(y.shape[2:]) != (h, w):
+            y = torch.nn.functional.interpolate(y, size=(h, w), mode="bicubic", align_corners=False)
+        return to_uint8(y)
+
+
+def landmark_drift(n: int = 100, size: int = 256, data=None, seed: int = 0, progress: bool = True) -> dict:
+    """How far the face mesh moves when the face wears a mask: mean point error between the mesh
+    of clean UTKFace test faces and of the same faces wearing a synthetic face mask, normalised by
+    the distance between the eyes (NME), for all points and for the nose/lips points under the mask."""
+    from unveil.data import face_records, load_face
+    from unveil.occlusion.synth import Synthesizer
+
+    recs = face_records("utkface", "test", data)[:n]
+    synth = Synthesizer(data=data, split="test", size=size)
+    errs, lower, missing = [], [], 0
+    for i, rec in enumerate(tqdm(recs, desc="landmark drift", disable=not progress, file=sys.stderr)):
+        face = load_face(rec, size)
+        clean = mesh_points(face)
+        if clean is None:
+            continue
+        try:
+            occluded = synth.sample(face, seed=(seed, i), kind="facemask").occluded
+        except UnveilError:
+            continue
+        p = mesh_points(occluded)
+        if p is None:
+            missing += 1
+            continue
+        iod = np.linalg.norm(clean[468] - clean[473])
+        d = np.linalg.norm(p - clean, axis=1) / iod
+        errs.append(d.mean())
+        lower.append(d[GROUPS[1]].mean())
+    return {"n": len(errs), "nme_all": float(np.mean(errs)) if errs else None,
+            "nme_nose_lips": float(np.mean(lower)) if lower else None, "mesh_lost": missing}

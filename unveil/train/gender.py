@@ -1,0 +1,393 @@
+"""``unveil train gender``: train the gender classifier on bare and synthetically masked faces.
+
+Data: UTKFace **train** faces with their gender label (in the file names: 0 male, 1 female). Every
+batch is half clean faces, half faces wearing a synthetic occluder (``facemask_share`` of those
+face masks, the rest glasses, sunglasses, scarves, objects and random shapes), and within each half
+as many women as men. Occlusion synthesis costs 60-90 ms a sample, so the occluded faces come from
+a pool made once (several processes, seeded) and cached in ``runs/cache/`` like the segmenter's
+(:mod:`unveil.train.segdata`); the clean faces are read once into memory. Both are augmented on the
+fly (flip, small scale/shift/rotation, colour jitter).
+
+AdamW with warm-up and cosine decay, BCE on one logit, a progress bar, a checkpoint (model +
+optimizer, safetensors) every ``ckpt_every`` steps that a new run resumes from (each step's batch
+is drawn from ``(seed, step)``, so a resumed run sees the batches an uninterrupted one would),
+validation accuracy on val faces clean and wearing a face mask, and at the end the fp16 weights
+with their config and training facts in the metadata, ready to ship as
+``unveil/weights/gender.safetensors``.
+
+:func:`evaluate_gender` measures a classifier on test faces, clean and wearing a synthetic face
+mask (fixed seeds): ``unveil train gender --eval-only`` prints it for the shipped weights (or
+``--weights FILE``).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from unveil.data.dataset import Augment
+from unveil.errors import UnveilError
+from unveil.train.checkpoint import load_checkpoint, save_checkpoint
+from unveil.train.schedule import scheduler
+
+CACHE = Path("runs") / "cache"
+#: Faces are synthesized at this size, then resized to the training size.
+SYNTH_SIZE = 256
+#: Seeds of the evaluation: which test faces (a seeded sample of the split) and their face masks.
+EVAL_PICK_SEED = 0
+EVAL_MASK_SEED = 2024
+
+
+@dataclass
+class GenderTrainConfig:
+    name: str = "gender"  # weight file name: <out>/<name>.safetensors
+    size: int = 96
+    #: occluded training samples (cached pool of distinct train faces)
+    pool: int = 6000
+    #: share of face masks in the occluded pool; the rest is spread over the other occluder kinds
+    facemask_share: float = 0.7
+    #: clean train faces held in memory (None: every train face)
+    clean: int | None = None
+    #: val faces for validation (each clean and wearing a face mask)
+    val: int = 300
+    batch: int = 64
+    steps: int = 1200
+    lr: float = 3e-3
+    weight_decay: float = 0.02
+    warmup: int = 50
+    seed: int = 0
+    ckpt_every: int = 100
+    val_every: int = 300
+    resume: bool = True
+    out: str = "runs/train/gender"
+    data: str | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    #: processes that synthesize the pools (0: in this process)
+    workers: int = 2
+    cache: str = str(CACHE)
+    model: dict = field(default_factory=dict)  # GenderNetConfig overrides (stages, dropout)
+
+
+# -- pools of occluded faces ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class GenderPoolSpec:
+    split: str = "train"
+    n: int = 6000
+    size: int = 96
+    seed: int = 0
+    facemask_share: float = 0.7
+    #: "random": a seeded sample of the split; "all": the first n records in split order
+    pick: str = "random"
+
+    def path(self, root: Path = CACHE) -> Path:
+        return Path(root) / (f"gender-{self.split}-{self.size}-{self.n}-m{round(self.facemask_share * 100)}"
+                             f"-{self.pick}-s{self.seed}.npz")
+
+    def plan(self, n_records: int) -> tuple[np.ndarray, np.ndarray]:
+        """(record indices, occluder kind indices into KINDS), both seeded."""
+        from unveil.occlusion.synth import KINDS
+
+        rng = np.random.default_rng((self.seed, 11))
+        n = min(self.n, n_records)
+        recs = rng.choice(n_records, size=n, replace=False) if self.pick == "random" else np.arange(n)
+        others = [i for i, k in enumerate(KINDS) if k != "facemask"]
+        mask = rng.random(n) < self.facemask_share
+        kinds = np.where(mask, KINDS.index("facemask"), rng.choice(others, size=n))
+        return recs.astype(np.int64), kinds.astype(np.int64)
+
+
+_worker: dict = {}
+
+
+def _init(data, split):
+    from unveil.data import face_records
+    from unveil.occlusion.synth import Synthesizer
+
+    _worker["synth"] = Synthesizer(data=data, split=split, size=SYNTH_SIZE)
+    _worker["records"] = face_records("utkface", split, data)
+
+
+def _make(args):
+    """(job, occluded face at ``size`` or None when no occluder could be placed)."""
+    j, rec, kind, seed, size = args
+    from unveil.data import load_face
+    from unveil.occlusion.synth import KINDS
+
+    face = load_face(_worker["records"][rec], SYNTH_SIZE)
+    try:
+        s = _worker["synth"].sample(face, seed=(seed, int(rec)), kind=KINDS[kind])
+    except UnveilError:
+        return j, None
+    return j, cv2.resize(s.occluded, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def build_pool(spec: GenderPoolSpec, data=None, workers: int = 2, progress: bool = True,
+               root: str | Path | None = CACHE) -> dict:
+    """The occluded-face pool of ``spec`` (made once, cached under ``root``; ``root=None``: no
+    cache): ``images`` (uint8 N x S x S x 3), ``labels`` (gender), ``records`` (index into the
+    split's records), ``kinds`` (index into ``kind_names``). Faces where no occluder could be
+    placed are left out."""
+    from unveil.data import face_records
+    from unveil.occlusion.synth import KINDS
+
+    path = spec.path(Path(root)) if root is not None else None
+    if path is not None and path.exists():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    records = face_records("utkface", spec.split, data)
+    if not records:
+        raise UnveilError(f"no UTKFace {spec.split} faces")
+    recs, kinds = spec.plan(len(records))
+    jobs = [(j, int(r), int(k), spec.seed, spec.size) for j, (r, k) in enumerate(zip(recs, kinds))]
+    images = np.zeros((len(jobs), spec.size, spec.size, 3), np.uint8)
+    ok = np.zeros(len(jobs), bool)
+    bar = dict(total=len(jobs), desc=f"synthesizing gender {spec.split} pool", disable=not progress,
+               file=sys.stderr)
+    if workers > 0:
+        ctx = mp.get_context("spawn")  # MediaPipe graphs must not be shared across fork
+        with ctx.Pool(workers, initializer=_init, initargs=(data, spec.split)) as pool:
+            for j, img in tqdm(pool.imap_unordered(_make, jobs, chunksize=8), **bar):
+                if img is not None:
+                    images[j], ok[j] = img, True
+    else:
+        _init(data, spec.split)
+        for job in tqdm(jobs, **bar):
+            j, img = _make(job)
+            if img is not None:
+                images[j], ok[j] = img, True
+    labels = np.array([records[r].gender if records[r].gender is not None else -1 for r in recs], np.int8)
+    ok &= labels >= 0
+    out = {"images": images[ok], "labels": labels[ok], "records": recs[ok],
+           "kinds": kinds[ok].astype(np.int8), "kind_names": np.array(KINDS)}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **out)
+        tmp.replace(path)
+    return out
+
+
+def clean_faces(split: str, size: int, records_idx=None, limit: int | None = None, data=None,
+                progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 N x S x S x 3 clean faces, gender labels) of a split (or of these record indices)."""
+    from unveil.data import face_records, load_face
+
+    records = face_records("utkface", split, data)
+    idx = list(records_idx) if records_idx is not None else list(range(len(records)))[:limit]
+    idx = [i for i in idx if records[i].gender is not None]
+    if not idx:
+        raise UnveilError(f"no labelled UTKFace {split} faces")
+    images = np.stack([load_face(records[i], size) for i in tqdm(
+        idx, desc=f"clean {split} faces", disable=not progress, file=sys.stderr)])
+    return images, np.array([records[i].gender for i in idx], np.int8)
+
+
+# -- training -------------------------------------------------------------------------------------
+AUGMENT = Augment(flip=0.5, max_scale=0.1, max_shift=0.05, max_rotate_deg=8.0, brightness=0.15,
+                  contrast=0.15, saturation=0.2)
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    from unveil.models.gender import to_tensor
+
+    return to_tensor(images)
+
+
+def _batch(step: int, cfg: GenderTrainConfig, occ: dict, clean: tuple[np.ndarray, np.ndarray],
+           by_class: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch ``step``: half occluded, half clean, each half with as many women as men; augmented.
+    Drawn from ``(seed, step)`` only, so it is the same after a resume."""
+    rng = np.random.default_rng((cfg.seed, 5, step))
+    b = cfg.batch
+    quarters = [b // 4 + (1 if i < b % 4 else 0) for i in range(4)]
+    imgs, labels = [], []
+    for (src, g), q in zip([("occ", 0), ("occ", 1), ("clean", 0), ("clean", 1)], quarters):
+        pick = rng.choice(by_class[src, g], size=q)
+        pool = occ["images"] if src == "occ" else clean[0]
+        imgs += [AUGMENT(pool[i], rng) for i in pick]
+        labels += [g] * q
+    return _to_tensor(np.stack(imgs)), torch.tensor(labels, dtype=torch.float32)
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, device="cpu",
+             batch: int = 100, flip: bool = True) -> dict:
+    """Accuracy and mean BCE of a network on uint8 faces at its size (crop + mirror averaged)."""
+    was = model.training
+    model.eval()
+    logits = []
+    for i in range(0, len(images), batch):
+        x = _to_tensor(images[i:i + batch]).to(device)
+        lg = model(x)
+        if flip:
+            lg = (lg + model(x.flip(3))) / 2
+        logits.append(lg.float().cpu())
+    model.train(was)
+    lg, y = torch.cat(logits), torch.from_numpy(np.asarray(labels, np.float32))
+    return {"acc": float(((lg > 0).float() == y).float().mean()),
+            "bce": float(F.binary_cross_entropy_with_logits(lg, y)), "n": int(len(y))}
+
+
+def train_gender(cfg: GenderTrainConfig, progress: bool = True) -> dict:
+    """Train the gender classifier; returns weights path, steps, val accuracies, losses, seconds."""
+    from unveil.models.gender import GenderNet, GenderNetConfig
+    from unveil.models.weights import save_weights
+
+    if cfg.batch < 4:
+        raise UnveilError(f"--batch must be at least 4 (two classes x clean/occluded), got {cfg.batch}")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(cfg.cache)
+    occ = build_pool(GenderPoolSpec("train", cfg.pool, cfg.size, cfg.seed, cfg.facemask_share), cfg.data,
+                     cfg.workers, progress, root)
+    clean = clean_faces("train", cfg.size, limit=cfg.clean, data=cfg.data, progress=progress)
+    val_occ = build_pool(GenderPoolSpec("val", cfg.val, cfg.size, cfg.seed, 1.0), cfg.data, cfg.workers,
+                         progress, root)
+    val_clean = clean_faces("val", cfg.size, records_idx=val_occ["records"], data=cfg.data, progress=False)
+    by_class = {(src, g): np.flatnonzero(lab == g)
+                for src, lab in (("occ", occ["labels"]), ("clean", clean[1])) for g in (0, 1)}
+    empty = [k for k, v in by_class.items() if not len(v)]
+    if empty:
+        raise UnveilError(f"no training faces for {empty}: make the pools larger")
+
+    mcfg = GenderNetConfig(**{**cfg.model, "size": cfg.size})
+    cl = torch.channels_last  # faster convolutions on the CPU
+    model = GenderNet(mcfg).to(cfg.device, memory_format=cl).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, ckpt = 0, out / "last.safetensors"
+    if cfg.resume and ckpt.exists():
+        step, _ = load_checkpoint(ckpt, model, opt)
+    sched = scheduler(opt, cfg.steps, cfg.warmup, step)
+    params = sum(p.numel() for p in model.parameters())
+    log = open(out / "log.jsonl", "a")
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.name}", unit="step", disable=not progress,
+               file=sys.stderr)
+    t0, losses, hits, val = time.time(), [], [], {}
+
+    def validate() -> dict:
+        return {"clean": accuracy(model, *val_clean, cfg.device),
+                "masked": accuracy(model, val_occ["images"], val_occ["labels"], cfg.device)}
+
+    while step < cfg.steps:
+        x, y = _batch(step, cfg, occ, clean, by_class)
+        x, y = x.to(cfg.device).contiguous(memory_format=cl), y.to(cfg.device)
+        logits = model(x)
+        loss = F.binary_cross_entropy_with_logits(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        losses.append(loss.item())
+        hits.append(float(((logits > 0).float() == y).float().mean()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", acc=f"{np.mean(hits[-50:]):.3f}",
+                        lr=f"{sched.get_last_lr()[0]:.1e}")
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            val = validate()
+            log.write(json.dumps({"step": step, "loss": float(np.mean(losses[-50:])),
+                                  "train_acc": float(np.mean(hits[-50:])),
+                                  "val_clean": val["clean"], "val_masked": val["masked"]}) + "\n")
+            log.flush()
+            bar.write(f"step {step}: loss {np.mean(losses[-50:]):.4f}  val acc clean "
+                      f"{val['clean']['acc']:.4f} masked {val['masked']['acc']:.4f}")
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            save_checkpoint(ckpt, model, opt, step, {"loss": float(np.mean(losses[-50:]))})
+    bar.close()
+    log.close()
+    if not val:  # resumed a finished run
+        val = validate()
+    elapsed = time.time() - t0
+    meta = {"network": "gender", "trained_steps": step, "batch": cfg.batch, "size": cfg.size,
+            "train_pool": {"occluded": len(occ["images"]), "clean": len(clean[0])},
+            "val": val, "params": params, "train_config": asdict(cfg),
+            "hardware": f"{torch.get_num_threads()} CPU threads" if cfg.device == "cpu" else cfg.device,
+            "seconds_this_run": round(elapsed, 1)}
+    path = save_weights(out / f"{cfg.name}.safetensors", model, mcfg, meta)
+    return {"weights": str(path), "steps": step, "val": val, "params": params, "losses": losses,
+            "seconds": round(elapsed, 1)}
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+def evaluate_gender(n: int = 200, split: str = "test", weights: str | Path | None = None,
+                    classifier=None, data=None, workers: int = 0, progress: bool = False) -> dict:
+    """Accuracy of a gender classifier on ``n`` UTKFace faces of ``split`` (a fixed, seeded sample:
+    the split files are sorted by age), clean and wearing a synthetic face mask (fixed seeds).
+
+    ``classifier``: an object with ``predict`` (default: a :class:`GenderClassifier` of ``weights``,
+    the shipped file when None). Faces where no mask could be placed count only in ``clean``.
+    Returns ``{"n", "clean": {"acc", "n", "female_acc", "male_acc"}, "masked": {...}, "seconds"}``."""
+    from unveil.data import face_records
+    from unveil.models.gender import GenderClassifier
+
+    t0 = time.time()
+    if classifier is None:
+        classifier = GenderClassifier(weights)
+    total = len(face_records("utkface", split, data))
+    if n < 1:
+        raise UnveilError(f"n must be at least 1, got {n}")
+    # a seeded permutation of the split: n=64 and n=200 share their first 64 faces, and each face
+    # gets the same mask (seeded by the face's record index) whatever n is
+    pick = np.random.default_rng(EVAL_PICK_SEED).permutation(total)[:n]
+    masked = _eval_masked(split, pick, data, workers, progress)
+    clean, labels = clean_faces(split, SYNTH_SIZE, records_idx=pick, data=data, progress=False)
+
+    def score(images, y) -> dict:
+        p = classifier.predict(images)
+        right = (p >= 0.5) == (y == 1)
+        return {"acc": round(float(right.mean()), 4), "n": int(len(y)),
+                "female_acc": round(float(right[y == 1].mean()), 4) if (y == 1).any() else None,
+                "male_acc": round(float(right[y == 0].mean()), 4) if (y == 0).any() else None}
+
+    return {"n": int(len(pick)), "split": split, "clean": score(clean, labels),
+            "masked": score(masked["images"], masked["labels"]), "seconds": round(time.time() - t0, 1)}
+
+
+def _eval_masked(split: str, pick: np.ndarray, data, workers: int, progress: bool) -> dict:
+    """Face-masked versions of the picked faces (seed ``EVAL_MASK_SEED``), at ``SYNTH_SIZE``; not
+    cached (about 80 ms a face)."""
+    from unveil.data import face_records
+    from unveil.occlusion.synth import KINDS
+
+    records = face_records("utkface", split, data)
+    k = KINDS.index("facemask")
+    jobs = [(j, int(r), k, EVAL_MASK_SEED, SYNTH_SIZE) for j, r in enumerate(pick)]
+    images = np.zeros((len(jobs), SYNTH_SIZE, SYNTH_SIZE, 3), np.uint8)
+    ok = np.zeros(len(jobs), bool)
+    if workers > 0:
+        with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=(data, split)) as pool:
+            results = list(pool.imap_unordered(_make, jobs, chunksize=4))
+    else:
+        _init(data, split)
+        results = [_make(j) for j in tqdm(jobs, desc="masking test faces", disable=not progress,
+                                         file=sys.stderr)]
+    for j, img in results:
+        if img is not None:
+            images[j], ok[j] = img, True
+    labels = np.array([records[r].gender for r in pick], np.int8)
+    return {"images": images[ok], "labels": labels[ok]}
+
+
+def format_eval(r: dict) -> str:
+    def pct(v):
+        return "-" if v is None else f"{v * 100:.1f} %"
+
+    def one(s):
+        return (f"{pct(s['acc'])} of {s['n']} (women {pct(s['female_acc'])}, men {pct(s['male_acc'])})"
+                if s["n"] else "no faces")
+
+    return (f"gender accuracy on {r['n']} UTKFace {r['split']} faces: clean {one(r['clean'])}; "
+            f"wearing a synthetic face mask {one(r['masked'])}  [{r['seconds']} s]")
