@@ -336,23 +336,12 @@ def train_soclnet_cmd(
 
 def _train_inpainter(network: str, config: Optional[Path], steps, batch, size, lr, name, out, resume,
                      device, threads, sets: list[str], data) -> None:
-    import yaml
-
-    from unveil.train.inpaint import InpaintTrainConfig, train_inpainter
+    from unveil.train.inpaint import InpaintTrainConfig, apply_sets, train_inpainter
 
     over: dict = {"steps": steps, "batch": batch, "size": size, "lr": lr, "name": name,
                   "out": str(out) if out else None, "device": device,
                   "data": str(data) if data else None}
-    for item in sets:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise UnveilError(f"--set wants KEY=VALUE (e.g. loss.perceptual=0.05), got '{item}'")
-        head, _, tail = key.partition(".")
-        v = yaml.safe_load(value)
-        if tail:
-            over.setdefault(head, {})[tail] = v
-        else:
-            over[head] = v
+    apply_sets(over, sets)
     if config is not None and not config.exists():
         raise UnveilError(f"{config}: no such config file")
     cfg = InpaintTrainConfig.from_yaml(config, network=network, **over)

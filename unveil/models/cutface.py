@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unveil.models.ifacenet import Up
 from unveil.models.blocks import ChannelAttention, ConvAct, ResBlock, to_net
 from unveil.models.neural import NeuralInpainter, network
 from unveil.models.registry import register
@@ -81,19 +82,6 @@ class FeatureAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.gamma_p * self.position(x) + self.gamma_c * self.channel(x)
-
-
-class Up(nn.Module):
-    """Upsample to the skip's size, concatenate, one or two 3x3 convolutions."""
-
-    def __init__(self, cin: int, cskip: int, cout: int, convs: int = 2):
-        super().__init__()
-        layers = [ConvAct(cin + cskip, cout, 3)] + [ConvAct(cout, cout, 3) for _ in range(convs - 1)]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
-        return self.body(torch.cat([x, skip], 1))
 
 
 def _act() -> nn.Module:

@@ -122,6 +122,22 @@ class InpaintTrainConfig:
         return cls(**raw)
 
 
+def apply_sets(over: dict, sets: list[str]) -> dict:
+    """``--set KEY=VALUE`` items (``loss.perceptual=0.05``; values parsed as YAML) into the override
+    dict of ``from_yaml`` (dotted keys become nested mappings). Returns ``over``."""
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UnveilError(f"--set wants KEY=VALUE (e.g. loss.perceptual=0.05), got '{item}'")
+        head, _, tail = key.partition(".")
+        v = yaml.safe_load(value)
+        if tail:
+            over.setdefault(head, {})[tail] = v
+        else:
+            over[head] = v
+    return over
+
+
 def inpainter_class(network: str):
     """The registered :class:`NeuralInpainter` subclass that runs ``network``."""
     from unveil.models.neural import NeuralInpainter

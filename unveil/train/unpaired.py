@@ -210,19 +210,9 @@ class UnpairedTrainConfig(InpaintTrainConfig):
 def config_from_cli(config: Path | None, overrides: dict, sets: list[str]) -> UnpairedTrainConfig:
     """The config of ``unveil train cutface``: YAML (default the shipped cutface.yaml), the
     command's options, then ``--set KEY=VALUE`` items (``loss.nce=2``)."""
-    import yaml
+    from unveil.train.inpaint import apply_sets
 
-    over = {k: v for k, v in overrides.items() if v is not None}
-    for item in sets:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise UnveilError(f"--set wants KEY=VALUE (e.g. loss.nce=2), got '{item}'")
-        head, _, tail = key.partition(".")
-        v = yaml.safe_load(value)
-        if tail:
-            over.setdefault(head, {})[tail] = v
-        else:
-            over[head] = v
+    over = apply_sets({k: v for k, v in overrides.items() if v is not None}, sets)
     if config is not None and not Path(config).exists():
         raise UnveilError(f"{config}: no such config file")
     return UnpairedTrainConfig.from_yaml(config, network=None if config else "cutface", **over)
