@@ -32,7 +32,7 @@ from tqdm import tqdm
 from unveil.errors import UnveilError
 from unveil.models.blocks import ConvAct, to_net
 from unveil.models.ifacenet import IFACENet, IFACENetConfig
-from unveil.models.neural import NeuralInpainter, network, to_tensor
+from unveil.models.neural import NeuralInpainter, network
 from unveil.models.registry import register
 
 GUIDE_CHANNELS = 3  # outline/brows/eyes heatmap, nose/lips heatmap, gender code
@@ -169,28 +169,8 @@ class LGFaceInpainter(NeuralInpainter):
         shown[mask] = 128
         return render_guide(mesh_points(shown), gender_code(shown), image.shape[:2])
 
-    @torch.inference_mode()
-    def _fill(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        from unveil.models.neural import to_uint8, work_shape
-
-        h, w = images.shape[1:3]
-        guides = np.stack([self.guide_for(i, m) for i, m in zip(images, masks)])
-        wh, ww = work_shape(h, w, self.work_size)
-        if (wh, ww) != (h, w):
-            small = np.stack([cv2.resize(i, (ww, wh), interpolation=cv2.INTER_AREA) for i in images])
-            msmall = np.stack([cv2.resize(m.astype(np.float32), (ww, wh), interpolation=cv2.INTER_AREA)
-                               for m in masks]) > 1e-3
-            guides = np.stack([np.stack([cv2.resize(c, (ww, wh), interpolation=cv2.INTER_AREA) for c in g])
-                               for g in guides])
-        else:
-            small, msmall = images, masks
-        x = to_tensor(small).to(self.device)
-        m = torch.from_numpy(msmall[:, None].astype(np.float32)).to(self.device)
-        g = torch.from_numpy(guides).to(self.device)
-        y = self.model(x * (1 - m), m, g)
-        if tuple(y.shape[2:]) != (h, w):
-            y = torch.nn.functional.interpolate(y, size=(h, w), mode="bicubic", align_corners=False)
-        return to_uint8(y)
+    def _guide(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        return np.stack([self.guide_for(i, m) for i, m in zip(images, masks)])
 
 
 def landmark_drift(n: int = 100, size: int = 256, data=None, seed: int = 0, progress: bool = True) -> dict:

@@ -151,16 +151,29 @@ class NeuralInpainter(Inpainter):
             small, msmall = images, masks
         x = to_tensor(small).to(self.device)
         m = torch.from_numpy(msmall[:, None].astype(np.float32)).to(self.device)
-        y = self._forward(x * (1 - m), m, (h, w))
-        return to_uint8(y)
+        guide = self._guide(images, masks)
+        if guide is None:
+            return to_uint8(self._forward(x * (1 - m), m, (h, w)))
+        if (wh, ww) != (h, w):
+            guide = np.stack([np.stack([cv2.resize(c, (ww, wh), interpolation=cv2.INTER_AREA) for c in g])
+                              for g in guide])
+        return to_uint8(self._forward(x * (1 - m), m, (h, w), torch.from_numpy(guide).to(self.device)))
 
-    def _net(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    def _guide(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray | None:
+        """Extra input channels (float N x C x H x W at the crop's size) for networks that take
+        guidance (:mod:`unveil.models.lgface`); None for the others."""
+        return None
+
+    def _net(self, x: torch.Tensor, m: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
         """The network call, on the chosen backend."""
+        if guide is not None:
+            return self.model(x, m, guide)
         return self.model(x, m) if self._ort is None else self._ort.run_torch(x, m)
 
-    def _forward(self, x: torch.Tensor, m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, m: torch.Tensor, size: tuple[int, int],
+                 guide: torch.Tensor | None = None) -> torch.Tensor:
         """Fill at the working size, then resize the result to ``size``."""
-        y = self._net(x, m)
+        y = self._net(x, m, guide)
         if tuple(y.shape[2:]) != tuple(size):
             y = F.interpolate(y, size=size, mode="bicubic", align_corners=False)
         return y
