@@ -56,6 +56,69 @@ def test_ifacenet_has_an_ensemble_and_the_ablation_has_one_branch_of_similar_siz
         make_config("ifacenet", {"colour": 1})
 
 
+def test_prefill_keeps_known_pixels_and_fills_smooth_images_almost_exactly():
+    from unveil.models.blocks import prefill
+
+    m = torch.zeros(1, 1, 64, 80)
+    m[..., 10:50, 20:70] = 1
+    # a constant image is filled with its constant, exactly
+    const = torch.full((1, 3, 64, 80), 0.3)
+    assert torch.allclose(prefill(const * (1 - m), m), const, atol=1e-6)
+    # a linear ramp is harmonic: the fill stays close to it (far closer than a blank hole)
+    yy, xx = torch.meshgrid(torch.linspace(-0.8, 0.8, 64), torch.linspace(-0.5, 0.9, 80), indexing="ij")
+    ramp = torch.stack([xx, yy, (xx + yy) / 2])[None]
+    fill = prefill(ramp * (1 - m), m)
+    hole = m.expand_as(ramp) > 0
+    assert torch.equal(fill[~hole], ramp[~hole])
+    err = (fill - ramp)[hole].abs().mean()
+    assert err < 0.1 * ramp[hole].abs().mean()
+    # no known pixel at all: a neutral fill, not NaN
+    assert torch.isfinite(prefill(ramp, torch.ones(1, 1, 64, 80))).all()
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_prefilled_network_starts_as_the_smooth_fill_and_then_learns_a_residual(net, astronaut_face):
+    from unveil.masks import freeform_mask
+    from unveil.models.blocks import prefill
+    from unveil.models.neural import to_tensor
+
+    torch.manual_seed(0)
+    net = build_network(net, {"prefill": True})
+    face = to_tensor(astronaut_face[None, ::4, ::4].copy())  # 64 px
+    m = torch.from_numpy(freeform_mask((64, 64), 1, "thick", bin="30-40")[None, None].astype(np.float32))
+    x = face * (1 - m)
+    net.eval()
+    with torch.no_grad():
+        assert torch.allclose(net(x, m), prefill(x, m).clamp(-1, 1), atol=1e-5)
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), 5e-4)
+    losses = []
+    for _ in range(30):
+        loss = ((net(x, m) - face).abs() * m).sum() / (3 * m.sum())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    # the first loss is the pull-push fill's error in the hole; the residual lowers it
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_prefilled_inpainter_keeps_the_smooth_fill_at_the_crops_own_resolution(net, astronaut_face):
+    """Working at 128 px on a 256 px crop, an untrained prefilled network (zero residual) returns
+    the pull-push fill computed on the 256 px crop, not an upsampled 128 px one."""
+    from unveil.masks import freeform_mask
+
+    torch.manual_seed(0)
+    model = build_network(net, {"prefill": True}).eval()
+    wrapper = {"ifacenet": IFACENetInpainter, "in2": IN2Inpainter}[net].from_module(model, 128)
+    img = astronaut_face
+    mask = freeform_mask(img.shape[:2], 5, "thin", bin="10-20")
+    out = wrapper.inpaint(img, mask)
+    direct = models.load("pullpush").inpaint(img, mask)
+    assert np.abs(out.astype(int) - direct).max() <= 1
+
+
 def test_in2_renders_at_any_requested_size_and_points_agree_with_the_grid():
     torch.manual_seed(0)
     model = build_network("in2").eval()

@@ -14,9 +14,12 @@ NO_OCCLUDERS = {"weights": {"freeform": 0.7, "box": 0.3}}
 
 
 def _tiny(network, tmp_path, data_root, **kw):
-    model = {"ifacenet": {"width": 8, "scale_width": 8, "branch_width": 8, "decoder_width": 8},
+    # from scratch, without the pull-push prefill (which starts the loss low already): these tests
+    # check that the trainer learns; test_inpaint_nets checks that a prefilled network improves on
+    # its starting fill
+    model = {"ifacenet": {"width": 8, "scale_width": 8, "branch_width": 8, "decoder_width": 8, "prefill": False},
              "in2": {"width": 8, "stage_width": 8, "attention_blocks": 1, "decoder_features": 8,
-                     "decoder_hidden": 16}}[network]
+                     "decoder_hidden": 16, "prefill": False}}[network]
     base = dict(size=64, batch=4, steps=40, lr=3e-3, warmup=5, train_limit=64, val_every=0,
                 ckpt_every=10, masks=NO_OCCLUDERS, out=str(tmp_path / network), data=str(data_root),
                 model=model)
@@ -125,24 +128,14 @@ def test_shipped_in2_beats_telea_inside_the_hole(test_faces):
     assert _hole_psnr("in2", test_faces) > _hole_psnr("telea", test_faces) + 0.25
 
 
-@pytest.mark.parametrize("name", ["ifacenet"])
-def test_shipped_weights_beat_telea_inside_the_hole(name, test_faces):
-    from unveil import models
-    from unveil.eval.harness import blank_hole
-    from unveil.eval.metrics import psnr
-
-    faces, masks = test_faces
-    inputs = [blank_hole(f, m) for f, m in zip(faces, masks)]
-    ours = models.load(name).inpaint_batch(inputs, masks)
-    telea = models.load("telea").inpaint_batch(inputs, masks)
-    p_ours = np.mean([psnr(o, f, m) for o, f, m in zip(ours, faces, masks)])
-    p_telea = np.mean([psnr(o, f, m) for o, f, m in zip(telea, faces, masks)])
-    # short CPU training: measured +0.5 dB (IFACENET) over Telea on these 16 faces and +1.5 dB on
-    # 48; see README for the 200-face numbers. The margin guards against a broken or untrained net
-    # (random weights score about 10 dB below Telea).
-    assert p_ours > p_telea + 0.25, (p_ours, p_telea)
-    for o, i, m in zip(ours, inputs, masks):
-        assert np.array_equal(o[~m], i[~m])
+@pytest.mark.parametrize("name", ["ifacenet", "ifacenet-single"])
+def test_shipped_weights_beat_telea_and_their_own_starting_fill_inside_the_hole(name, test_faces):
+    """Measured on these 16 faces: IFACENET 23.76 dB in the hole, its single-branch ablation 23.69,
+    the pull-push fill an untrained prefilled network returns 22.06, Telea 21.70. The margins over
+    pull-push guard the training itself (an untrained network scores exactly pull-push)."""
+    p_ours = _hole_psnr(name, test_faces)
+    assert p_ours > _hole_psnr("telea", test_faces) + 1.0
+    assert p_ours > _hole_psnr("pullpush", test_faces) + 0.75
 
 
 def test_eval_harness_scores_non_square_crops(tmp_path, data_root):

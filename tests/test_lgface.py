@@ -42,7 +42,9 @@ def test_guide_has_two_heatmaps_and_the_gender_code(astronaut_mesh):
 def test_lgface_starts_as_ifacenet_and_uses_the_guide():
     from unveil import models
 
-    net = build_network("lgface").eval()
+    with pytest.raises(UnveilError, match="trained with prefill=true"):
+        init_from(build_network("lgface", {"prefill": False}), "shipped:ifacenet")
+    net = build_network("lgface", {"prefill": True}).eval()
     counts = init_from(net, "shipped:ifacenet")
     assert counts["widened"] == 1 and counts["copied"] == counts["of"] - 1  # only the stem grows
     ifn = models.load("ifacenet", backend="torch").model.float().eval()
@@ -77,8 +79,8 @@ def test_guided_training_lowers_the_loss_on_real_faces(tmp_path, data_root):
     torch.set_num_threads(2)
     cfg = InpaintTrainConfig.from_yaml(
         network="lgface", size=64, batch=4, steps=30, lr=3e-3, warmup=5, train_limit=24, val_every=0,
-        ckpt_every=30, init=None, out=str(tmp_path / "lg"), data=str(data_root),
-        model={"width": 8, "scale_width": 8, "branch_width": 8, "decoder_width": 8},
+        ckpt_every=30, init="", out=str(tmp_path / "lg"), data=str(data_root),  # from scratch
+        model={"width": 8, "scale_width": 8, "branch_width": 8, "decoder_width": 8, "prefill": False},
         masks={"weights": {"facemask": 1.0}}, loss={"adversarial": 0.0, "tv": 0.0})
     r = train_inpainter(cfg, progress=False)
     log = [json.loads(line) for line in open(tmp_path / "lg" / "log.jsonl")]

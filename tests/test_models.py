@@ -5,7 +5,7 @@ from unveil import models
 from unveil.errors import UnveilError
 from unveil.masks import freeform_mask
 
-BASELINES = ["telea", "navier-stokes", "biharmonic"]
+BASELINES = ["telea", "navier-stokes", "biharmonic", "pullpush"]
 
 
 def test_registry_lists_baselines_and_refuses_unknown_names():

@@ -3,7 +3,7 @@ from unveil.models.base import Inpainter, Segmenter, check_pair
 from unveil.models.registry import ModelInfo, available, best, info, load, register
 
 # Importing a model module registers it.
-from unveil.models import biharmonic, cutface, gender, ifacenet, in2, lgface, opencv, soclnet  # noqa: F401,E402
+from unveil.models import biharmonic, cutface, gender, ifacenet, in2, lgface, opencv, pullpush, soclnet  # noqa: F401,E402
 
 
 

@@ -43,6 +43,41 @@ class ResBlock(nn.Module):
         return F.leaky_relu(x + self.c2(self.c1(x)), 0.2)
 
 
+def _neighbour_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean of the 4 neighbours of every pixel (edges replicated): one Jacobi step of Laplace."""
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    return (p[:, :, :-2, 1:-1] + p[:, :, 2:, 1:-1] + p[:, :, 1:-1, :-2] + p[:, :, 1:-1, 2:]) * 0.25
+
+
+def prefill(images: torch.Tensor, masks: torch.Tensor, levels: int = 6, smooth: int = 4) -> torch.Tensor:
+    """A smooth first fill of the hole by pull-push interpolation (no parameters, any H x W).
+
+    *Pull*: the known pixels (``masks`` 0) and their coverage are averaged down ``levels`` times by 2.
+    *Push*: from the coarsest level up, each level keeps its own (coverage-normalised) colour where it
+    has enough known pixels and takes the bilinearly upsampled coarser fill elsewhere, then relaxes
+    the pixels it has no data for with ``smooth`` Jacobi steps of the Laplace equation, so the fill
+    approaches a harmonic interpolation of the hole's border. A level with no known pixel at all
+    takes the image's mean colour. Known pixels are returned unchanged. Built from pooling,
+    interpolation, padding and slicing, so it exports to ONNX with the network around it.
+    """
+    known = 1 - masks
+    imgs, cover = [images * known], [known]
+    for _ in range(levels):
+        imgs.append(F.avg_pool2d(imgs[-1], 2, ceil_mode=True))
+        cover.append(F.avg_pool2d(cover[-1], 2, ceil_mode=True))
+    mean = imgs[0].sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp_min(1)
+    fill = torch.where(cover[-1] > 0, imgs[-1] / cover[-1].clamp_min(1e-6), mean)
+    for lvl in range(levels - 1, -1, -1):
+        up = F.interpolate(fill, size=imgs[lvl].shape[2:], mode="bilinear", align_corners=False)
+        w = cover[lvl]
+        trust = (4 * w).clamp(max=1) if lvl else w  # a coarse cell a quarter covered is trusted
+        fill = trust * (imgs[lvl] / w.clamp_min(1e-6)) + (1 - trust) * up
+        free = 1 - trust
+        for _ in range(smooth):
+            fill = free * _neighbour_mean(fill) + trust * fill
+    return fill
+
+
 def to_net(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Network input: the image in [-1, 1] with the hole zeroed, and the mask (1 = hole)."""
     return torch.cat([images * (1 - masks), masks], 1)

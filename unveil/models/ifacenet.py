@@ -12,6 +12,12 @@ concatenated and fused by a 1x1 convolution; the fused maps are the skip connect
 of dilated residual blocks (dilations 1, 2, 4, 8) spreads context across large holes, and the decoder
 upsamples with the skips back to an RGB image. Input: masked image and mask; any H x W.
 
+With ``prefill`` (the shipped weights) the hole is first filled by parameter-free pull-push
+interpolation (:func:`unveil.models.blocks.prefill`), the network sees that smooth fill instead of a
+blank, and its output is a residual added to it (the last convolution starts at zero, so an untrained
+network already returns the smooth fill): the network spends its capacity on structure and texture,
+not on carrying colours across the hole.
+
 Ablation: ``branches=("plain",)`` with a wider ``branch_width`` gives a single-branch encoder with
 about the same number of parameters (``IFACENetConfig.single_branch()``).
 """
@@ -23,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unveil.models.blocks import ConvAct, ResBlock, act, to_net
+from unveil.models.blocks import ConvAct, ResBlock, act, prefill, to_net
 from unveil.models.neural import NeuralInpainter, network
 from unveil.models.registry import register
 
@@ -38,11 +44,14 @@ class IFACENetConfig:
     branches: list[str] = field(default_factory=lambda: list(BRANCHES))
     bottleneck_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
     decoder_width: int = 16  # channels at full resolution in the decoder
+    prefill: bool = False  # start from a pull-push fill of the hole and predict a residual
 
     @classmethod
-    def single_branch(cls) -> "IFACENetConfig":
-        """The ablation: one plain branch, widened to about the ensemble's parameter count."""
-        return cls(branches=["plain"], branch_width=40)
+    def single_branch(cls, **kw) -> "IFACENetConfig":
+        """The ablation: one plain branch, widened to about the ensemble's parameter count
+        (``unveil train ifacenet --name ifacenet_single --set model.branches=[plain]
+        --set model.branch_width=40``)."""
+        return cls(**{"branches": ["plain"], "branch_width": 40, **kw})
 
 
 def _stage(kind: str, cin: int, cout: int) -> nn.Sequential:
@@ -105,19 +114,35 @@ class IFACENet(nn.Module):
         self.up2 = Up(scales[1], scales[0], scales[0])
         self.up1 = Up(scales[0], w, cfg.decoder_width, convs=1)
         self.out = nn.Conv2d(cfg.decoder_width, 3, 3, 1, 1)
+        if cfg.prefill:
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        return self.body(self.stem(to_net(x, m)))
+        inp, base = self.inputs(x, m)
+        return self.body(self.stem(inp), base)
 
-    def body(self, s0: torch.Tensor) -> torch.Tensor:
-        """Everything after the stem: ensemble encoder, fusion, bottleneck, decoder."""
+    def inputs(self, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The stem's input (image + mask) and the smooth fill the output is added to (or None)."""
+        if not self.cfg.prefill:
+            return to_net(x, m), None
+        base = prefill(x, m)
+        return torch.cat([base, m], 1), base
+
+    def body(self, s0: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+        """Everything after the stem: ensemble encoder, fusion, bottleneck, decoder; a residual on
+        ``base`` when given."""
         per_branch = [b(s0) for b in self.branches]
         fused = [f(torch.cat([pb[i] for pb in per_branch], 1)) for i, f in enumerate(self.fuse)]
         y = self.bottleneck(fused[2])
         y = self.up3(y, fused[1])
         y = self.up2(y, fused[0])
         y = self.up1(y, s0)
-        return torch.tanh(self.out(y))
+        if base is None:
+            return torch.tanh(self.out(y))
+        y = base + self.out(y)
+        # no clamp while training: a clamped pixel gets no gradient and could stay stuck past 1
+        return y if self.training else y.clamp(-1, 1)
 
 
 @register("ifacenet", summary="IFACENET: ensemble-encoder autoencoder (trained, shipped)", rank=40,
@@ -127,3 +152,12 @@ class IFACENetInpainter(NeuralInpainter):
 
     network_name = "ifacenet"
     weight_name = "ifacenet"
+
+
+@register("ifacenet-single", summary="IFACENET with one encoder branch of the same size (ablation)",
+          rank=2, tags=("learned", "ablation"))
+class IFACENetSingleInpainter(IFACENetInpainter):
+    """The ablation of IFACENET's ensemble: one plain branch, widened to about the same number of
+    parameters, trained with the same recipe and budget (its weights carry the config)."""
+
+    weight_name = "ifacenet_single"

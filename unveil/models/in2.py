@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unveil.models.blocks import ChannelAttention, ConvAct, act, to_net
+from unveil.models.blocks import ChannelAttention, ConvAct, act, prefill, to_net
 from unveil.models.neural import NeuralInpainter, network
 from unveil.models.registry import register
 
@@ -39,6 +39,9 @@ class IN2Config:
     heads: int = 4
     decoder_features: int = 24  # channels each pyramid level is projected to for the decoder
     decoder_hidden: int = 48
+    #: encode a pull-push fill of the hole (:func:`unveil.models.blocks.prefill`) instead of a blank,
+    #: and decode a residual on that fill sampled at the query point
+    prefill: bool = False
 
 
 class SpectralTransform(nn.Module):
@@ -176,11 +179,14 @@ class IN2(nn.Module):
             cin = df + extra + (0 if i == 0 else hid) + (df + 4 if i == 2 else 0)
             self.levels.append(nn.Sequential(nn.Linear(cin, hid), act(), nn.Linear(hid, hid)))
         self.head = nn.Linear(hid, 3)
+        if cfg.prefill:  # an untrained decoder returns the smooth fill
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def encode(self, x: torch.Tensor, m: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """The feature pyramid (coarse to fine), and full-resolution stem features + network input
         (for the finest level)."""
-        inp = to_net(x, m)
+        inp = torch.cat([prefill(x, m), m], 1) if self.cfg.prefill else to_net(x, m)
         s0 = self.stem(inp)
         f1 = self.stages[0](s0)
         f2 = self.stages[1](f1)
@@ -202,10 +208,15 @@ class IN2(nn.Module):
             if h is not None:
                 parts.append(h)
             if i == len(pyramid) - 1:
-                parts.append(_sample(inp, coords))
+                pixel = _sample(inp, coords)
+                parts.append(pixel)
             z = mlp(torch.cat(parts, -1))
             h = z if h is None else h + z
-        return torch.tanh(self.head(F.leaky_relu(h, 0.2)))
+        out = self.head(F.leaky_relu(h, 0.2))
+        if not self.cfg.prefill:
+            return torch.tanh(out)
+        y = pixel[..., -4:-1] + out  # the input's channels end with the filled image and the mask
+        return y if self.training else y.clamp(-1, 1)
 
     def render(self, x: torch.Tensor, m: torch.Tensor, coords: torch.Tensor,
                cell: tuple[float, float]) -> torch.Tensor:
@@ -227,6 +238,7 @@ class IN2Inpainter(NeuralInpainter):
 
     network_name = "in2"
     weight_name = "in2"
+    upsample_mode = "bilinear"  # the decoder samples the working-size input bilinearly
     # The TorchScript ONNX exporter has no conversion for torch.fft.rfft2; the dynamo exporter
     # (onnxscript) converts the encoder, but ONNX Runtime's DFT ran it ~3x slower than torch.
     onnx_unsupported = ("its Fourier convolutions (torch.fft.rfft2) have no ONNX conversion in the "

@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from unveil.errors import UnveilError
-from unveil.models.blocks import ConvAct, to_net
+from unveil.models.blocks import ConvAct
 from unveil.models.ifacenet import IFACENet, IFACENetConfig
 from unveil.models.neural import NeuralInpainter, network
 from unveil.models.registry import register
@@ -97,7 +97,8 @@ class LGFaceNet(IFACENet):
     def forward(self, x: torch.Tensor, m: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
         if guide is None:
             guide = x.new_zeros(x.shape[0], self.cfg.guide_channels, *x.shape[2:])
-        return self.body(self.stem(torch.cat([to_net(x, m), guide], 1)))
+        inp, base = self.inputs(x, m)
+        return self.body(self.stem(torch.cat([inp, guide], 1)), base)
 
 
 # -- landmarks ----------------------------------------------------------------------------------------

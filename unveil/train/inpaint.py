@@ -221,6 +221,13 @@ def init_from(net: torch.nn.Module, source: str) -> dict:
     path = shipped(source.split(":", 1)[1]) if source.startswith("shipped:") else Path(source)
     if not path.exists():
         raise UnveilError(f"init weights not found: {path}")
+    from unveil.models.weights import read_metadata
+
+    theirs = bool((read_metadata(path).get("config") or {}).get("prefill", False))
+    ours = bool(getattr(getattr(net, "cfg", None), "prefill", False))
+    if theirs != ours:
+        raise UnveilError(f"{path} was trained with prefill={str(theirs).lower()} but the network has "
+                          f"prefill={str(ours).lower()}; set model.prefill={str(theirs).lower()} to start from it")
     src = load_file(str(path))
     own = net.state_dict()
     copied = widened = 0
