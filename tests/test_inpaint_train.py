@@ -116,26 +116,19 @@ def _hole_psnr(name, test_faces):
     return float(np.mean([psnr(o, f, m) for o, f, m in zip(outs, faces, masks)]))
 
 
-def test_shipped_in2_is_trained_but_not_yet_above_telea(test_faces):
-    """IN2's shipped weights are a short CPU run (1,600 steps): measured 0.8 dB *below* Telea inside
-    the hole on 48 test faces at 256 px. Guard the trained level; the strict xfail below turns red
-    (to be flipped) once a better run beats Telea."""
-    assert _hole_psnr("in2", test_faces) > _hole_psnr("telea", test_faces) - 2.0
-
-
-@pytest.mark.xfail(strict=True, reason="IN2 is undertrained (see its model card); beats Telea after a longer run")
-def test_shipped_in2_beats_telea_inside_the_hole(test_faces):
-    assert _hole_psnr("in2", test_faces) > _hole_psnr("telea", test_faces) + 0.25
-
-
-@pytest.mark.parametrize("name", ["ifacenet", "ifacenet-single"])
-def test_shipped_weights_beat_telea_and_their_own_starting_fill_inside_the_hole(name, test_faces):
+@pytest.mark.parametrize("name,over_telea,over_start", [("ifacenet", 1.0, 0.75),
+                                                         ("ifacenet-single", 1.0, 0.75),
+                                                         ("in2", 0.25, 0.0)])
+def test_shipped_weights_beat_telea_and_their_own_starting_fill_inside_the_hole(name, over_telea, over_start,
+                                                                                  test_faces):
     """Measured on these 16 faces: IFACENET 23.76 dB in the hole, its single-branch ablation 23.69,
-    the pull-push fill an untrained prefilled network returns 22.06, Telea 21.70. The margins over
-    pull-push guard the training itself (an untrained network scores exactly pull-push)."""
+    IN2 22.20, the pull-push fill an untrained prefilled network returns 22.06, Telea 21.70. The
+    margins over pull-push guard the training itself (an untrained network scores exactly
+    pull-push); IN2's short run (800 steps) is only just above its start here (+0.7 dB on 48 val
+    faces), so its guard is the weakest."""
     p_ours = _hole_psnr(name, test_faces)
-    assert p_ours > _hole_psnr("telea", test_faces) + 1.0
-    assert p_ours > _hole_psnr("pullpush", test_faces) + 0.75
+    assert p_ours > _hole_psnr("telea", test_faces) + over_telea
+    assert p_ours > _hole_psnr("pullpush", test_faces) + over_start
 
 
 def test_eval_harness_scores_non_square_crops(tmp_path, data_root):

@@ -18,10 +18,10 @@ class ModelInfo:
     kind: str = "inpainter"
     summary: str = ""
     #: Higher is preferred when choosing the default model. Set from measurements on real occluder
-    #: shapes, the use unveil is for: on the face-mask set (64 UTKFace test faces, 256 px) IFACENET
-    #: scores PSNR 23.44 / hole 18.76 dB / LPIPS 0.190 in 187 ms against biharmonic's 20.76 / 16.08
-    #: / 0.210 in 655 ms, so IFACENET is the default; on thin NVIDIA strokes biharmonic scores best
-    #: (see README), then Telea, then Navier-Stokes.
+    #: shapes, the use unveil is for: on the face-mask set (100 UTKFace test faces, 256 px, `make
+    #: bench`) IFACENET scores PSNR 23.18 / hole 18.55 dB / LPIPS 0.193 in 46 ms against biharmonic's
+    #: 20.81 / 16.18 / 0.215 in 612 ms, so IFACENET is the default; on thin NVIDIA strokes biharmonic
+    #: still scores best on the whole image (29.24 against IFACENET's 28.81 dB, see README).
     rank: int = 0
     tags: tuple[str, ...] = field(default_factory=tuple)
 
