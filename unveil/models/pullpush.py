@@ -7,6 +7,7 @@ import torch
 
 from unveil.models.base import Inpainter
 from unveil.models.blocks import prefill
+from unveil.models.neural import to_tensor, to_uint8
 from unveil.models.registry import register
 
 
@@ -18,7 +19,5 @@ class PullPush(Inpainter):
 
     @torch.inference_mode()
     def _inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1)
         m = torch.from_numpy(mask)[None, None].float()
-        y = prefill(x, m, self.levels, self.smooth)
-        return ((y.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8)[0].permute(1, 2, 0).numpy()
+        return to_uint8(prefill(to_tensor(image[None]), m, self.levels, self.smooth))[0]
