@@ -15,7 +15,6 @@ how accurate they are, and their limits.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +26,7 @@ from torch import nn
 
 from unveil.errors import UnveilError
 from unveil.models.registry import register
-from unveil.models.weights import load_weights, weights_path
+from unveil.models.weights import config_from, load_weights, weights_path
 
 #: Smallest crop side accepted by :meth:`GenderClassifier.predict`.
 MIN_SIDE = 16
@@ -74,16 +73,7 @@ class GenderNet(nn.Module):
 
 def build_gender_net(config: dict | GenderNetConfig | None = None) -> GenderNet:
     """A :class:`GenderNet` from a config dict (as stored in a weight file's metadata)."""
-    if isinstance(config, GenderNetConfig):
-        return GenderNet(config)
-    config = dict(config or {})
-    known = {f.name for f in dataclasses.fields(GenderNetConfig)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise UnveilError(f"unknown gender-net config keys: {', '.join(unknown)}")
-    if "stages" in config:  # JSON turns tuples into lists
-        config["stages"] = tuple((int(c), int(n)) for c, n in config["stages"])
-    return GenderNet(GenderNetConfig(**config))
+    return GenderNet(config_from(GenderNetConfig, config, "gender-net", tuples=True))
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -15,7 +15,6 @@ its residual upsampled: thin holes then keep the full-resolution detail of their
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 from unveil.errors import UnveilError
 from unveil.models.base import Inpainter, check_pair
 from unveil.models.blocks import prefill
-from unveil.models.weights import load_weights, weights_path
+from unveil.models.weights import config_from, load_weights, weights_path
 
 NETWORKS: dict[str, tuple[type, Callable]] = {}
 
@@ -48,13 +47,7 @@ def network(name: str, config_cls: type):
 def make_config(name: str, overrides: dict | None = None):
     if name not in NETWORKS:
         raise UnveilError(f"unknown network '{name}'; networks: {', '.join(sorted(NETWORKS))}")
-    config_cls = NETWORKS[name][0]
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    bad = set(overrides or {}) - fields
-    if bad:
-        raise UnveilError(f"unknown {name} setting(s) {sorted(bad)}; known: {sorted(fields)}")
-    cfg = config_cls(**(overrides or {}))
-    return cfg
+    return config_from(NETWORKS[name][0], overrides, name)
 
 
 def build_network(name: str, overrides: dict | None = None) -> torch.nn.Module:

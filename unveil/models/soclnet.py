@@ -22,7 +22,6 @@ with the :class:`SOCLNetConfig` in their metadata.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from torch import nn
 from unveil.errors import UnveilError
 from unveil.models.base import Segmenter
 from unveil.models.registry import register
-from unveil.models.weights import load_weights, weights_path
+from unveil.models.weights import config_from, load_weights, weights_path
 
 #: Output stride of the whole network: input sides must be multiples of this (the segmenter pads).
 MULTIPLE = 16
@@ -276,18 +275,7 @@ class SOCLNet(nn.Module):
 
 def build_soclnet(config: dict | SOCLNetConfig | None = None) -> SOCLNet:
     """A :class:`SOCLNet` from a config dict (as stored in a weight file's metadata)."""
-    if isinstance(config, SOCLNetConfig):
-        return SOCLNet(config)
-    config = dict(config or {})
-    known = {f.name for f in dataclasses.fields(SOCLNetConfig)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise UnveilError(f"unknown SOCLNet config keys: {', '.join(unknown)}")
-
-    def tup(v):  # JSON turns tuples into lists
-        return tuple(tup(i) for i in v) if isinstance(v, (list, tuple)) else v
-
-    return SOCLNet(SOCLNetConfig(**{k: tup(v) for k, v in config.items()}))
+    return SOCLNet(config_from(SOCLNetConfig, config, "SOCLNet", tuples=True))
 
 
 def count_params(model: nn.Module) -> int:

@@ -37,6 +37,27 @@ def weights_path(weights: str | os.PathLike | None, weight_name: str, model: str
     return path
 
 
+def config_from(config_cls: type, config=None, what: str = "", tuples: bool = False):
+    """A ``config_cls`` dataclass from an instance of it, a dict of overrides (e.g. the config of a
+    weight file's metadata) or None. Unknown keys are a clear :class:`UnveilError` naming ``what``;
+    with ``tuples``, lists become tuples again (JSON has no tuples)."""
+    if isinstance(config, config_cls):
+        return config
+    config = dict(config or {})
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    bad = set(config) - fields
+    if bad:
+        raise UnveilError(f"unknown {what or config_cls.__name__} setting(s) {sorted(bad)}; "
+                          f"known: {sorted(fields)}")
+    if tuples:
+        config = {k: _tuples(v) for k, v in config.items()}
+    return config_cls(**config)
+
+
+def _tuples(v):
+    return tuple(_tuples(i) for i in v) if isinstance(v, (list, tuple)) else v
+
+
 def save_weights(path: str | os.PathLike, model: torch.nn.Module, config=None,
                  meta: dict | None = None, half: bool = True) -> Path:
     """Write ``model``'s state dict atomically as safetensors, config and meta as metadata."""
