@@ -78,6 +78,13 @@ def prefill(images: torch.Tensor, masks: torch.Tensor, levels: int = 6, smooth: 
     return fill
 
 
+def on_fill(fill: torch.Tensor, residual: torch.Tensor, training: bool) -> torch.Tensor:
+    """A prefilled network's output: its residual added to the smooth fill, clamped to [-1, 1] at
+    inference only (while training, a clamped pixel would get no gradient and could stay past 1)."""
+    y = fill + residual
+    return y if training else y.clamp(-1, 1)
+
+
 def to_net(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Network input: the image in [-1, 1] with the hole zeroed, and the mask (1 = hole)."""
     return torch.cat([images * (1 - masks), masks], 1)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unveil.models.blocks import ConvAct, ResBlock, act, prefill, to_net
+from unveil.models.blocks import ConvAct, ResBlock, act, on_fill, prefill, to_net
 from unveil.models.neural import NeuralInpainter, network
 from unveil.models.registry import register
 
@@ -140,9 +140,7 @@ class IFACENet(nn.Module):
         y = self.up1(y, s0)
         if base is None:
             return torch.tanh(self.out(y))
-        y = base + self.out(y)
-        # no clamp while training: a clamped pixel gets no gradient and could stay stuck past 1
-        return y if self.training else y.clamp(-1, 1)
+        return on_fill(base, self.out(y), self.training)
 
 
 @register("ifacenet", summary="IFACENET: ensemble-encoder autoencoder (trained, shipped)", rank=40,

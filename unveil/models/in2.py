@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unveil.models.blocks import ChannelAttention, ConvAct, act, prefill, to_net
+from unveil.models.blocks import ChannelAttention, ConvAct, act, on_fill, prefill, to_net
 from unveil.models.neural import NeuralInpainter, network
 from unveil.models.registry import register
 
@@ -215,8 +215,8 @@ class IN2(nn.Module):
         out = self.head(F.leaky_relu(h, 0.2))
         if not self.cfg.prefill:
             return torch.tanh(out)
-        y = pixel[..., -4:-1] + out  # the input's channels end with the filled image and the mask
-        return y if self.training else y.clamp(-1, 1)
+        # the input's channels end with the filled image and the mask
+        return on_fill(pixel[..., -4:-1], out, self.training)
 
     def render(self, x: torch.Tensor, m: torch.Tensor, coords: torch.Tensor,
                cell: tuple[float, float]) -> torch.Tensor:
