@@ -19,9 +19,10 @@ def _seed():
     torch.set_num_threads(1)
 
 
-@pytest.mark.parametrize("h, w", [(128, 128), (96, 160), (37, 50)])
-def test_forward_shapes_square_and_not(h, w):
-    net = CutFaceNet(CutFaceConfig()).eval()
+@pytest.mark.parametrize("h, w, fill", [(128, 128, False), (96, 160, False), (37, 50, False),
+                                        (96, 160, True), (37, 50, True)])
+def test_forward_shapes_square_and_not(h, w, fill):
+    net = CutFaceNet(CutFaceConfig(prefill=fill)).eval()
     x = torch.rand(2, 3, h, w) * 2 - 1
     m = torch.zeros(2, 1, h, w)
     m[:, :, h // 2:, w // 4: 3 * w // 4] = 1
@@ -35,6 +36,24 @@ def test_forward_shapes_square_and_not(h, w):
     for i, f, e in zip(NCE_LAYERS, feats, enc):
         assert f.shape[:2] == (2, chans[i]) and torch.allclose(f, e)
     assert feats[0].shape[2:] == (h, w) and feats[-1].shape[2:] == (math.ceil(h / 8), math.ceil(w / 8))
+
+
+def test_prefilled_generator_starts_as_the_pull_push_fill_and_keeps_known_pixels():
+    from unveil.models.blocks import prefill
+
+    net = CutFaceNet(CutFaceConfig(**TINY, prefill=True)).eval()
+    x = torch.rand(2, 3, 64, 48) * 2 - 1
+    m = torch.zeros(2, 1, 64, 48)
+    m[:, :, 30:, 10:40] = 1
+    with torch.no_grad():
+        y = net(x * (1 - m), m)
+        feats = net.encode_features(x, torch.zeros_like(m), (0,))
+    fill = prefill(x * (1 - m), m)
+    assert torch.allclose(y, fill.clamp(-1, 1), atol=1e-6)  # zero residual at first
+    assert torch.allclose(y * (1 - m), x * (1 - m), atol=1e-6)
+    assert float((y - x).abs()[m.expand_as(x) > 0].mean()) > 0.05  # the hole is not the truth
+    # an output image is encoded as it is (an all-zero mask leaves nothing to fill)
+    assert torch.allclose(feats[0][:, :3], x) and float(feats[0][:, 3:].abs().max()) == 0
 
 
 def test_generator_is_small_and_has_feature_attention():
@@ -83,7 +102,8 @@ def _faces(data_root, n, size):
     return torch.from_numpy(np.stack([load_face(r, size) for r in recs])).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def test_a_few_unpaired_steps_on_real_faces_lower_the_loss(data_root):
+@pytest.mark.parametrize("fill", [False, True])
+def test_a_few_unpaired_steps_on_real_faces_lower_the_loss(data_root, fill):
     from unveil.masks import facemask_shape
     from unveil.train.unpaired import UnpairedStep, UnpairedTrainConfig
     from unveil.train.discriminator import PatchDiscriminator, PatchGANConfig
@@ -98,9 +118,10 @@ def test_a_few_unpaired_steps_on_real_faces_lower_the_loss(data_root):
     ma = torch.from_numpy(np.stack([facemask_shape(size, i) for i in range(4)]).astype(np.float32))[:, None]
     yb, xb = faces[4:8], faces[8:10]
     mb = ma[:2].flip(-1)
-    cfg = UnpairedTrainConfig(model=TINY, lr=2e-3, d_lr=2e-3, size=size, batch=4, batch_b=2,
-                              loss={"num_patches": 64})
-    net = CutFaceNet(CutFaceConfig(**TINY)).train()
+    # prefilled: PatchNCE keys are the generator's own input (the pull-push fill) at every position
+    cfg = UnpairedTrainConfig(model={**TINY, "prefill": fill}, lr=2e-3, d_lr=2e-3, size=size, batch=4,
+                              batch_b=2, loss={"num_patches": 64, "nce_key": "fill" if fill else "photo"})
+    net = CutFaceNet(CutFaceConfig(**TINY, prefill=fill)).train()
     st = UnpairedStep(net, cfg, PatchDiscriminator(PatchGANConfig(in_channels=3, width=8, layers=3)))
     hist = [st(xa, ma, yb, xb, mb) for _ in range(12)]
     assert {"gan", "nce", "nce_idt", "g", "d"} <= set(hist[0])
@@ -142,3 +163,23 @@ def test_cli_has_the_unpaired_commands(run_cli):
     assert code == 0 and "--restart" in out and "--eval-real" in out
     code, out, _ = run_cli("eval-real", "--help")
     assert code == 0 and "--compare" in out
+
+
+def test_shipped_cutface_beats_telea_on_face_mask_holes(data_root):
+    """Trained without pairs, on 16 UTKFace test faces (256 px) with the lower-face hole of a face
+    mask it fills the hole closer to the truth than Telea (PSNR inside the hole: +0.56 dB measured;
+    the earlier weights, without the prefill, were about 2.7 dB below)."""
+    from unveil.data import face_records, load_face
+    from unveil.eval.metrics import psnr
+    from unveil.masks.shapes import facemask_shape
+
+    recs = face_records("utkface", "test", data_root)[:16]
+    cut, telea = models.load("cutface"), models.load("telea")
+    gains = []
+    for i, rec in enumerate(recs):
+        face = load_face(rec, 256)
+        hole = facemask_shape(256, i)
+        shown = face.copy()
+        shown[hole] = 0
+        gains.append(psnr(cut.inpaint(shown, hole), face, hole) - psnr(telea.inpaint(shown, hole), face, hole))
+    assert np.mean(gains) > 0.3, gains

@@ -36,7 +36,7 @@ def _hole(h, w):
     return m.astype(bool)
 
 
-@pytest.mark.parametrize("name", ["ifacenet", "soclnet"])
+@pytest.mark.parametrize("name", ["ifacenet", "soclnet", "cutface"])
 def test_exported_graph_matches_torch_on_a_real_face(name, tmp_path, astronaut_face):
     path = uo.export_onnx(name, tmp_path / "out" / f"{name}.onnx")
     assert path.exists() and path.stat().st_size > 100_000

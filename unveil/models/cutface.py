@@ -22,6 +22,10 @@ over all positions (query/key/value 1x1 convolutions, softmax over the positions
 dependencies between the visible face and the hole) and channel attention (squeeze-and-excitation
 gates), each scaled by a learned factor that starts at 0. A decoder upsamples with U-Net skips from
 layers 8, 4 and 0 back to an RGB image (tanh). Input: masked image and mask, any H x W.
+
+With ``prefill`` (the shipped weights; unveil's addition, parameter-free, so still unpaired) the
+input (layer 0) is the image with its hole filled by pull-push interpolation
+(:func:`unveil.models.blocks.prefill`) and the output is a residual on that fill, zero at first.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ import torch
 from torch import nn
 
 from unveil.models.ifacenet import Up
-from unveil.models.blocks import ChannelAttention, ConvAct, ResBlock, to_net
+from unveil.models.blocks import ChannelAttention, ResBlock, on_fill, prefill, to_net
 from unveil.models.neural import NeuralInpainter, network
 from unveil.models.registry import register
 
@@ -47,6 +51,9 @@ class CutFaceConfig:
     attention: bool = True  # the feature attention module (off: the ablation)
     qk: int = 32  # query/key channels of the position attention
     decoder_width: int = 16  # decoder channels at full resolution (x2 at 1/2, x4 at 1/4)
+    #: start from a pull-push fill of the hole (:func:`unveil.models.blocks.prefill`): the encoder
+    #: sees that smooth fill instead of a blank and the output is a residual on it (zero at first)
+    prefill: bool = False
 
 
 class PositionAttention(nn.Module):
@@ -114,6 +121,9 @@ class CutFaceNet(nn.Module):
         self.up2 = Up(4 * d, 2 * w, 2 * d)
         self.up1 = Up(2 * d, 4, d, convs=1)
         self.out = nn.Conv2d(d, 3, 3, 1, 1)
+        if cfg.prefill:  # an untrained generator returns the smooth fill
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     @property
     def layer_channels(self) -> list[int]:
@@ -123,7 +133,11 @@ class CutFaceNet(nn.Module):
 
     def _encode(self, x: torch.Tensor, m: torch.Tensor, keep, upto: int | None = None):
         """Run the encoder (up to layer ``upto``); returns (last map, {layer: map for keep})."""
-        h, feats = to_net(x, m), {}
+        if self.cfg.prefill:
+            h = torch.cat([prefill(x, m), m], 1)  # an all-zero mask returns x as it is
+        else:
+            h = to_net(x, m)
+        feats = {}
         for i, layer in enumerate(self.encoder[: None if upto is None else upto + 1]):
             h = layer(h)
             if i in keep:
@@ -147,7 +161,10 @@ class CutFaceNet(nn.Module):
         y = self.up3(h, feats[8])
         y = self.up2(y, feats[4])
         y = self.up1(y, feats[0])
-        y = torch.tanh(self.out(y))
+        if self.cfg.prefill:
+            y = on_fill(feats[0][:, :3], self.out(y), self.training)
+        else:
+            y = torch.tanh(self.out(y))
         if layers is None:
             return y
         return y, [feats[i] for i in layers]

@@ -15,8 +15,9 @@ A training step (CUT, Park et al. 2020, with the seed paper's attention generato
 * generator G fills the blanked hole of A photos; the composite (G's fill in the hole, the photo
   elsewhere) must fool an SN-PatchGAN D that sees clean B faces as real (LSGAN or hinge);
 * multilayer PatchNCE between the A photo (its mask visible: CUT's x_A; ``nce_key: input`` uses the
-  blanked input instead, visible positions only) and G's raw output on the encoder layers
-  ``nce_layers`` (256 patches per layer, temperature 0.07);
+  blanked input instead, visible positions only; ``nce_key: fill`` G's own input at every position,
+  which with a prefilled generator is the pull-push fill of the hole) and G's raw output on the
+  encoder layers ``nce_layers`` (256 patches per layer, temperature 0.07);
 * CUT's identity term: PatchNCE between a B face with a synthetic hole blanked and G's output on it,
   patches from the visible region only and no gradient through the hole's pixels (the blank input
   would pull the fill flat); the holes: face-mask holes SOCLNET found on A photos, free-form
@@ -171,8 +172,11 @@ class UnpairedLoss:
     tau: float = 0.07
     mlp_dim: int = 256
     hole_weight: float = 0.0  # sampling weight of a hole position relative to a visible one (0: never)
-    #: keys of PatchNCE on A: "photo" (the real photo with its mask, as CUT translates it) or "input"
-    #: (the blanked input, visible positions only: it pulls the fill towards a flat blank)
+    #: keys of PatchNCE on A: "photo" (the real photo with its mask, as CUT translates it: it pulls
+    #: the fill towards the mask's own structure), "input" (the blanked input, visible positions only:
+    #: it pulls the fill towards a flat blank) or "fill" (the generator's input at every position:
+    #: with ``model.prefill`` the pull-push fill of the hole, so the output keeps the colour and shading
+    #: of the face around the hole while the GAN adds what a face has there)
     nce_key: str = "photo"
     fake_b: bool = True  # D also sees composites of B faces with synthetic holes as fake
     hole_gan: bool = True  # D's fake terms count only patches that overlap the hole
@@ -202,8 +206,8 @@ class UnpairedTrainConfig(InpaintTrainConfig):
             self.loss = UnpairedLoss(**self.loss)
         if self.loss.gan_mode not in ("lsgan", "hinge"):
             raise UnveilError(f"gan_mode must be lsgan or hinge, got '{self.loss.gan_mode}'")
-        if self.loss.nce_key not in ("photo", "input"):
-            raise UnveilError(f"nce_key must be photo or input, got '{self.loss.nce_key}'")
+        if self.loss.nce_key not in ("photo", "input", "fill"):
+            raise UnveilError(f"nce_key must be photo, input or fill, got '{self.loss.nce_key}'")
         super().__post_init__()
 
 
@@ -308,8 +312,8 @@ class UnpairedStep:
                 with torch.no_grad():
                     keys = self.net.encode_features(xa, torch.zeros_like(ma), self.layers)
                 parts["nce"] = w.nce * self.nce(keys, pred_a, None)
-            else:  # the blanked input: only its visible positions
-                parts["nce"] = w.nce * self.nce(fa, pred_a, ma)
+            else:  # G's own input: "input" only its visible positions, "fill" every position
+                parts["nce"] = w.nce * self.nce(fa, pred_a, ma if w.nce_key == "input" else None)
         if w.nce_idt and pred_b is not None:
             # G should leave a B face as it is where it is visible; the fill is not pulled towards
             # the blank input (no gradient through the hole's pixels here)
