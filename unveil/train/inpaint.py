@@ -76,6 +76,9 @@ class InpaintTrainConfig:
     #: a convolution with more input channels gets the old ones and zeros for the new
     init: str | None = None
     guide_dropout: float = 0.1  # guided networks: drop landmarks / gender code this often
+    #: guided networks: share of training guides whose landmarks are predicted on the occluded face
+    #: (the hole greyed out, as at inference) instead of the clean face's cached mesh
+    guide_occluded: float = 0.0
     val_every: int = 500
     val_faces: int = 48
     val_masks: str = "nvidia"
@@ -265,7 +268,7 @@ def train_inpainter(cfg: InpaintTrainConfig, progress: bool = True) -> dict:
     net = build_network(cfg.network, cfg.model).to(dev).train()
     guided = bool(getattr(net, "guided", False))
     ds = InpaintData(cfg.size, cfg.masks, "train", cfg.data, cfg.train_limit, progress, guided=guided,
-                     guide_dropout=cfg.guide_dropout)
+                     guide_dropout=cfg.guide_dropout, guide_occluded=cfg.guide_occluded)
     if cfg.init and not (cfg.resume and (out / "last.safetensors").exists()):
         init_from(net, cfg.init)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format

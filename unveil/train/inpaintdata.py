@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from unveil.data.dataset import FaceDataset
+from unveil.errors import UnveilError
 from unveil.masks.bins import BINS
 from unveil.masks.freeform import freeform_mask
 
@@ -102,11 +103,13 @@ class InpaintData(Dataset):
     third item, the guide (landmark heatmaps of the clean face and the gender code from the
     UTKFace label), each dropped with probability ``guide_dropout`` so the network also works when
     the mesh or the classifier fails; the augmentation is then photometric only, so landmarks stay
-    where the face is."""
+    where the face is. With ``guide_occluded`` that share of the landmarks is instead predicted on
+    the face with its hole greyed out, as :class:`unveil.models.lgface.LGFaceInpainter` does at
+    inference (where the mesh is not found there, the clean face's is used)."""
 
     def __init__(self, size: int = 128, mix: MaskMix | None = None, split: str = "train", data=None,
                  limit: int | None = None, progress: bool = True, guided: bool = False,
-                 guide_dropout: float = 0.1):
+                 guide_dropout: float = 0.1, guide_occluded: float = 0.0):
         from unveil.data.dataset import Augment
 
         augment = split == "train"
@@ -114,7 +117,10 @@ class InpaintData(Dataset):
             augment = Augment(flip=0.0, max_scale=0.0, max_shift=0.0, max_rotate_deg=0.0)
         self.faces = FaceDataset("utkface", split, size, augment=augment, data=data, limit=limit)
         self.masks = MaskSampler(mix or MaskMix(), size, data, progress)
+        if not 0.0 <= guide_occluded <= 1.0:
+            raise UnveilError(f"guide_occluded must be between 0 and 1, got {guide_occluded}")
         self.guided, self.guide_dropout, self.size = guided, guide_dropout, size
+        self.guide_occluded = guide_occluded
         if guided:
             from unveil.models.lgface import landmark_cache
 
@@ -130,9 +136,14 @@ class InpaintData(Dataset):
         m = torch.from_numpy(self.masks(rng).astype(np.float32))[None]
         if not self.guided:
             return img, m
-        from unveil.models.lgface import render_guide
+        from unveil.models.lgface import mesh_points, render_guide
 
         pts = self.points[i] if rng.random() >= self.guide_dropout else None
+        if pts is not None and rng.random() < self.guide_occluded:
+            shown = ((img.permute(1, 2, 0).numpy() + 1) * 127.5 + 0.5).clip(0, 255).astype(np.uint8)
+            shown[m[0].numpy() > 0.5] = 128
+            occluded = mesh_points(shown)
+            pts = pts if occluded is None else occluded
         g = item["gender"]
         code = 0.0 if g < 0 or rng.random() < self.guide_dropout else (1.0 if g == 1 else -1.0)
         return img, m, torch.from_numpy(render_guide(pts, code, (self.size, self.size)))
