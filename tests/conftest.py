@@ -55,3 +55,25 @@ def run_cli(capsys):
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def facemask_hole_gains(data_root):
+    """``gains(model, baseline, n=16, size=128)``: per face, PSNR inside the lower-face hole of a face
+    mask of ``model`` minus that of ``baseline`` (loaded Inpainters), on the first ``n`` UTKFace test
+    faces at ``size`` px."""
+    from unveil.data import face_records, load_face
+    from unveil.eval.metrics import psnr
+    from unveil.masks.shapes import facemask_shape
+
+    def gains(model, baseline, n: int = 16, size: int = 128) -> list[float]:
+        out = []
+        for i, rec in enumerate(face_records("utkface", "test", data_root)[:n]):
+            face = load_face(rec, size)
+            hole = facemask_shape(size, i)
+            shown = face.copy()
+            shown[hole] = 0
+            out.append(psnr(model.inpaint(shown, hole), face, hole) - psnr(baseline.inpaint(shown, hole), face, hole))
+        return out
+
+    return gains

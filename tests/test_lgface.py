@@ -104,22 +104,11 @@ def test_shipped_lgface_keeps_pixels_outside_the_hole():
         models.load("lgface", backend="onnx")
 
 
-def test_shipped_lgface_beats_telea_on_face_mask_holes(data_root):
+def test_shipped_lgface_beats_telea_on_face_mask_holes(facemask_hole_gains):
     """On 16 UTKFace test faces with the lower-face hole of a face mask, inside the hole."""
     from unveil import models
-    from unveil.data import face_records, load_face
-    from unveil.eval.metrics import psnr
-    from unveil.masks.shapes import facemask_shape
 
-    recs = face_records("utkface", "test", data_root)[:16]
-    lg, telea = models.load("lgface"), models.load("telea")
-    gains = []
-    for i, rec in enumerate(recs):
-        face = load_face(rec, 128)
-        hole = facemask_shape(128, i)
-        shown = face.copy()
-        shown[hole] = 0
-        gains.append(psnr(lg.inpaint(shown, hole), face, hole) - psnr(telea.inpaint(shown, hole), face, hole))
+    gains = facemask_hole_gains(models.load("lgface"), models.load("telea"), 16, 128)
     assert np.mean(gains) > 1.0, gains
 
 
