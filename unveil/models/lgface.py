@@ -113,6 +113,14 @@ def mesh_points(image: np.ndarray) -> np.ndarray | None:
     return (faces[0].mesh / (w, h)).astype(np.float32)
 
 
+def grey_hole(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` with its hole (``mask`` True) grey: the occluded face on which landmarks
+    and gender are predicted at inference (and, with ``guide_occluded``, in training)."""
+    shown = image.copy()
+    shown[mask] = 128
+    return shown
+
+
 def landmark_cache(records, split: str, root: Path = Path("runs") / "cache", progress: bool = True) -> np.ndarray:
     """(N, 478, 2) meshes of the clean faces ``records`` (NaN where none was found), cached in
     ``runs/cache/landmarks-<split>-<N>.npz``."""
@@ -166,8 +174,7 @@ class LGFaceInpainter(NeuralInpainter):
     def guide_for(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The guide of one crop as the network sees it: landmarks and gender predicted on the
         occluded face (the hole greyed out, as the network gets it)."""
-        shown = image.copy()
-        shown[mask] = 128
+        shown = grey_hole(image, mask)
         return render_guide(mesh_points(shown), gender_code(shown), image.shape[:2])
 
     def _guide(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:

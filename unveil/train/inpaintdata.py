@@ -136,13 +136,12 @@ class InpaintData(Dataset):
         m = torch.from_numpy(self.masks(rng).astype(np.float32))[None]
         if not self.guided:
             return img, m
-        from unveil.models.lgface import mesh_points, render_guide
+        from unveil.models.lgface import grey_hole, mesh_points, render_guide
+        from unveil.models.neural import to_uint8
 
         pts = self.points[i] if rng.random() >= self.guide_dropout else None
         if pts is not None and rng.random() < self.guide_occluded:
-            shown = ((img.permute(1, 2, 0).numpy() + 1) * 127.5 + 0.5).clip(0, 255).astype(np.uint8)
-            shown[m[0].numpy() > 0.5] = 128
-            occluded = mesh_points(shown)
+            occluded = mesh_points(grey_hole(to_uint8(img[None])[0], m[0].numpy() > 0.5))
             pts = pts if occluded is None else occluded
         g = item["gender"]
         code = 0.0 if g < 0 or rng.random() < self.guide_dropout else (1.0 if g == 1 else -1.0)
