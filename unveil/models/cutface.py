@@ -131,10 +131,11 @@ class CutFaceNet(nn.Module):
         w, b = self.cfg.width, self.cfg.bottleneck
         return [4, w, w, 2 * w, 2 * w, 2 * w, 2 * w, 4 * w, 4 * w, 4 * w, 4 * w, b, b, b, b, b, b]
 
-    def _encode(self, x: torch.Tensor, m: torch.Tensor, keep, upto: int | None = None):
-        """Run the encoder (up to layer ``upto``); returns (last map, {layer: map for keep})."""
+    def _encode(self, x: torch.Tensor, m: torch.Tensor, keep, upto: int | None = None, fill: bool = True):
+        """Run the encoder (up to layer ``upto``); returns (last map, {layer: map for keep}).
+        ``fill=False`` skips the prefill (for an all-zero mask it would return ``x`` as it is)."""
         if self.cfg.prefill:
-            h = torch.cat([prefill(x, m), m], 1)  # an all-zero mask returns x as it is
+            h = torch.cat([prefill(x, m) if fill else x, m], 1)
         else:
             h = to_net(x, m)
         feats = {}
@@ -151,7 +152,8 @@ class CutFaceNet(nn.Module):
         bad = [i for i in layers if not 0 <= i < len(self.encoder)]
         if bad:
             raise ValueError(f"PatchNCE layers {bad} outside the encoder (0..{len(self.encoder) - 1})")
-        _, feats = self._encode(x, m, set(layers), max(layers))
+        # PatchNCE encodes whole output images (all-zero masks) twice a step: nothing to fill there
+        _, feats = self._encode(x, m, set(layers), max(layers), fill=bool(m.any()))
         return [feats[i] for i in layers]
 
     def forward(self, x: torch.Tensor, m: torch.Tensor, layers=None):
