@@ -10,7 +10,7 @@ from unveil.data.paths import DATA_ENV, DEFAULT_ROOT
 @pytest.fixture(scope="session", autouse=True)
 def _onnx_cache(tmp_path_factory):
     """Exports made by the ONNX Runtime backend go to a temporary cache, not the user's home."""
-    from unveil.models.onnx import CACHE_ENV
+    from unveil.models.onnx_runtime import CACHE_ENV
 
     old = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("unveil-cache"))

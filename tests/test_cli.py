@@ -9,7 +9,7 @@ from PIL import Image
 from unveil.cli import app
 
 COMMANDS = ["models", "detect", "inpaint", "eval", "eval-seg", "eval-verify", "masks", "synth", "demo",
-            "bench", "remove", "compare", "export", "serve", "eval-real"]
+            "bench", "remove", "compare", "export", "serve", "eval-real", "eval-gender"]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
@@ -23,7 +23,19 @@ def test_help_lists_every_command(run_cli):
     assert set(COMMANDS) == names
     assert {g.name for g in app.registered_groups} == {"train"}
     code, out, _ = run_cli("train", "soclnet", "--help")
-    assert code == 0 and "--no-attention" in out
+    assert code == 0 and "--set" in out and "--restart" in out
+
+
+def test_every_learned_model_has_a_train_command():
+    """`unveil train NAME` exists for exactly the registered models that run a network: each has
+    its shipped YAML config, and every config trains a registered model."""
+    from unveil import models
+
+    train = next(g.typer_instance for g in app.registered_groups if g.name == "train")
+    commands = {c.name for c in train.registered_commands}
+    learned = {n for n in models.available(None) if models.info(n).network}
+    assert commands == learned == {"cutface", "gender", "ifacenet", "ifacenet-single", "in2", "lgface",
+                                   "soclnet", "soclnet-noattn"}
 
 
 def test_eval_on_8_real_faces_writes_every_metric(run_cli, data_root, tmp_path):
@@ -140,7 +152,7 @@ def test_eval_seg_all_background_row(run_cli, data_root, tmp_path, monkeypatch):
     res = json.loads((tmp_path / "es" / "seg_metrics.json").read_text())
     rows = res["scores"]
     assert {"facemask", "glasses", "sunglasses", "scarf", "object", "shape", "all"} <= set(rows)
-    from unveil.train.segdata import PoolSpec, load_pool
+    from unveil.occlusion.segpool import PoolSpec, load_pool
 
     pool = load_pool(PoolSpec("test", 12, 128).path())
     assert rows["all"]["iou"] == 0.0

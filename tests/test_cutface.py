@@ -132,9 +132,10 @@ def test_a_few_unpaired_steps_on_real_faces_lower_the_loss(data_root, fill):
 
 
 def test_shipped_config_reads():
-    from unveil.train.unpaired import UnpairedTrainConfig, config_from_cli
+    from unveil.train import load_config
+    from unveil.train.unpaired import UnpairedTrainConfig
 
-    cfg = config_from_cli(None, {"steps": 7}, ["loss.nce=2"])
+    cfg = load_config("cutface", sets=["loss.nce=2"], steps=7)
     assert isinstance(cfg, UnpairedTrainConfig) and cfg.network == "cutface" and cfg.steps == 7
     assert cfg.loss.nce == 2 and cfg.loss.nce_layers == [0, 4, 8, 12, 16] and cfg.loss.tau == 0.07
     assert cfg.loss.num_patches == 256 and cfg.val_masks == "facemask"
@@ -160,7 +161,7 @@ def test_shipped_weights_load_and_keep_pixels_outside_the_hole(astronaut_face):
 
 def test_cli_has_the_unpaired_commands(run_cli):
     code, out, _ = run_cli("train", "cutface", "--help")
-    assert code == 0 and "--restart" in out and "--eval-real" in out
+    assert code == 0 and "--restart" in out and "--set" in out
     code, out, _ = run_cli("eval-real", "--help")
     assert code == 0 and "--compare" in out
 

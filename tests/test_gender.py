@@ -68,13 +68,14 @@ def test_network_small():
 
 
 def test_tiny_training_loss_falls(data_root, tmp_path):
-    from unveil.train.gender import GenderTrainConfig, train_gender
+    from unveil.train import fit
+    from unveil.train.gender import GenderTrainConfig
 
     cfg = GenderTrainConfig(size=48, pool=16, clean=48, val=8, batch=16, steps=60, lr=1e-2, warmup=5,
                             workers=0, cache=str(tmp_path / "cache"), out=str(tmp_path / "run"),
                             val_every=1000, ckpt_every=30, data=str(data_root),
                             model={"stages": ((16, 1), (32, 1), (64, 1))})
-    r = train_gender(cfg, progress=False)
+    r = fit(cfg, progress=False)
     losses = r["losses"]
     assert r["steps"] == 60 and len(losses) == 60
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.05, (losses[:10], losses[-10:])
@@ -82,7 +83,7 @@ def test_tiny_training_loss_falls(data_root, tmp_path):
     # the weights load into the classifier; a longer run resumes from the checkpoint
     c = gmod.GenderClassifier(weights=r["weights"])
     assert c.size == 48 and c.predict(np.zeros((64, 64, 3), np.uint8)).shape == (1,)
-    r2 = train_gender(dataclasses.replace(cfg, steps=64), progress=False)
+    r2 = fit(dataclasses.replace(cfg, steps=64), progress=False)
     assert r2["steps"] == 64 and len(r2["losses"]) == 4
 
 
@@ -97,8 +98,10 @@ def test_shipped_beats_chance_clean_and_masked(data_root, clf):
 
 def test_cli(run_cli, tmp_path):
     code, out, _ = run_cli("train", "gender", "--help")
-    assert code == 0 and "--eval-only" in out
-    code, _, err = run_cli("train", "gender", "--eval-only", "--weights", tmp_path / "missing.safetensors")
+    assert code == 0 and "--set" in out and "--restart" in out
+    code, out, _ = run_cli("eval-gender", "--help")
+    assert code == 0 and "--weights" in out
+    code, _, err = run_cli("eval-gender", "--weights", tmp_path / "missing.safetensors")
     assert code == 2 and "no weights" in err
 
 

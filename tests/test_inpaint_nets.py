@@ -8,7 +8,7 @@ from unveil import models
 from unveil.errors import UnveilError
 from unveil.models.ifacenet import IFACENetConfig, IFACENetInpainter
 from unveil.models.in2 import IN2Inpainter, pixel_coords
-from unveil.models.neural import build_network, make_config
+from unveil.models.registry import build_network, make_config
 from unveil.models.weights import save_weights
 from unveil.train import losses as L
 from unveil.train.checkpoint import load_checkpoint, save_checkpoint
@@ -80,7 +80,7 @@ def test_prefill_keeps_known_pixels_and_fills_smooth_images_almost_exactly():
 def test_prefilled_network_starts_as_the_smooth_fill_and_then_learns_a_residual(net, astronaut_face):
     from unveil.masks import freeform_mask
     from unveil.models.blocks import prefill
-    from unveil.models.neural import to_tensor
+    from unveil.models.tensors import to_tensor
 
     torch.manual_seed(0)
     net = build_network(net, {"prefill": True})

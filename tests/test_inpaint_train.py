@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from unveil.errors import UnveilError
-from unveil.train.inpaint import InpaintTrainConfig, train_inpainter
+from unveil.train import fit, load_config
 from unveil.train.inpaintdata import InpaintData, MaskMix, MaskSampler, box_mask
 
 NO_OCCLUDERS = {"weights": {"freeform": 0.7, "box": 0.3}}
@@ -24,14 +24,14 @@ def _tiny(network, tmp_path, data_root, **kw):
                 ckpt_every=10, masks=NO_OCCLUDERS, out=str(tmp_path / network), data=str(data_root),
                 model=model)
     base.update(kw)
-    return InpaintTrainConfig.from_yaml(network=network, **base)
+    return load_config(network, **base)
 
 
 @pytest.mark.parametrize("network", ["ifacenet", "in2"])
 def test_a_few_steps_on_real_faces_lower_the_loss(network, tmp_path, data_root):
     torch.set_num_threads(2)
     cfg = _tiny(network, tmp_path, data_root)
-    r = train_inpainter(cfg, progress=False)
+    r = fit(cfg, progress=False)
     log = [json.loads(line) for line in open(tmp_path / network / "log.jsonl")]
     losses = [e["loss"] for e in log if "loss" in e]
     assert r["steps"] == 40 and len(losses) == 4
@@ -41,10 +41,10 @@ def test_a_few_steps_on_real_faces_lower_the_loss(network, tmp_path, data_root):
 
 def test_resume_continues_the_run_and_validation_writes_a_grid(tmp_path, data_root):
     cfg = _tiny("ifacenet", tmp_path, data_root, steps=4, ckpt_every=2, val_every=4, val_faces=4)
-    train_inpainter(cfg, progress=False)
+    fit(cfg, progress=False)
     assert (tmp_path / "ifacenet" / "val" / "step-4" / "grid.png").exists()
     cfg = _tiny("ifacenet", tmp_path, data_root, steps=6, ckpt_every=2, val_every=0)
-    r = train_inpainter(cfg, progress=False)
+    r = fit(cfg, progress=False)
     assert r["steps"] == 6
     steps = [json.loads(line)["step"] for line in open(tmp_path / "ifacenet" / "log.jsonl")]
     assert steps[-1] == 6
@@ -53,7 +53,7 @@ def test_resume_continues_the_run_and_validation_writes_a_grid(tmp_path, data_ro
 def test_gan_losses_train_with_the_discriminator(tmp_path, data_root):
     cfg = _tiny("ifacenet", tmp_path, data_root, steps=3, ckpt_every=3,
                 loss={"perceptual": 0.05, "style": 100.0, "adversarial": 0.01, "feature_matching": 1.0})
-    train_inpainter(cfg, progress=False)
+    fit(cfg, progress=False)
     log = [json.loads(line) for line in open(tmp_path / "ifacenet" / "log.jsonl")]
     assert {"adv", "fm", "d", "perc", "style"} <= set(log[-1])
     from safetensors import safe_open
@@ -79,7 +79,7 @@ def test_training_masks_always_have_a_hole(data_root):
 
 def test_bad_training_configs_are_refused(tmp_path, run_cli):
     with pytest.raises(UnveilError, match="unknown setting"):
-        InpaintTrainConfig.from_yaml(network="ifacenet", colour="red")
+        load_config("ifacenet", colour="red")
     bad = tmp_path / "bad.yaml"
     bad.write_text("- a list\n")
     code, _, err = run_cli("train", "in2", "--config", bad)

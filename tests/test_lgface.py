@@ -8,8 +8,9 @@ import torch
 
 from unveil.errors import UnveilError
 from unveil.models.lgface import GROUPS, LGFaceNet, render_guide
-from unveil.models.neural import build_network
-from unveil.train.inpaint import InpaintTrainConfig, init_from, train_inpainter
+from unveil.models.registry import build_network
+from unveil.train import fit, load_config
+from unveil.train.inpaint import init_from
 from unveil.train.inpaintdata import MaskMix, MaskSampler
 
 
@@ -77,12 +78,12 @@ def test_facemask_training_holes_sit_on_the_lower_face():
 
 def test_guided_training_lowers_the_loss_on_real_faces(tmp_path, data_root):
     torch.set_num_threads(2)
-    cfg = InpaintTrainConfig.from_yaml(
-        network="lgface", size=64, batch=4, steps=30, lr=3e-3, warmup=5, train_limit=24, val_every=0,
+    cfg = load_config(
+        "lgface", size=64, batch=4, steps=30, lr=3e-3, warmup=5, train_limit=24, val_every=0,
         ckpt_every=30, init="", out=str(tmp_path / "lg"), data=str(data_root),  # from scratch
         model={"width": 8, "scale_width": 8, "branch_width": 8, "decoder_width": 8, "prefill": False},
         masks={"weights": {"facemask": 1.0}}, loss={"adversarial": 0.0, "tv": 0.0})
-    r = train_inpainter(cfg, progress=False)
+    r = fit(cfg, progress=False)
     log = [json.loads(line) for line in open(tmp_path / "lg" / "log.jsonl")]
     losses = [e["loss"] for e in log if "loss" in e]
     assert r["steps"] == 30 and losses[-1] < 0.9 * losses[0], losses
@@ -113,7 +114,7 @@ def test_shipped_lgface_beats_telea_on_face_mask_holes(facemask_hole_gains):
 
 
 def test_landmark_drift_is_measured_on_masked_faces(data_root):
-    from unveil.models.lgface import landmark_drift
+    from unveil.eval.landmarks import landmark_drift
 
     r = landmark_drift(n=6, size=192, data=data_root, progress=False)
     assert r["n"] >= 4 and 0 < r["nme_all"] < 0.5 and r["nme_nose_lips"] > 0

@@ -13,7 +13,8 @@ pytest.importorskip("onnx", reason="onnx is not installed (pip install -c constr
 
 from unveil import models  # noqa: E402
 from unveil.errors import UnveilError  # noqa: E402
-from unveil.models import onnx as uo  # noqa: E402
+from unveil.models import onnx_export as uo  # noqa: E402
+from unveil.models import onnx_runtime as rt  # noqa: E402
 from unveil.models.soclnet import SOCLNet, SOCLNetConfig  # noqa: E402
 from unveil.models.weights import save_weights  # noqa: E402
 
@@ -24,8 +25,8 @@ TINY_SOCL = dict(width=0.5, stages=((1, 16, 1, 1), (4, 24, 1, 2), (4, 32, 1, 2),
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
     """Every test exports into its own cache folder, never the user's."""
-    monkeypatch.setenv(uo.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(uo.BACKEND_ENV, raising=False)
+    monkeypatch.setenv(rt.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(rt.BACKEND_ENV, raising=False)
     return tmp_path / "cache" / "onnx"
 
 
@@ -42,7 +43,7 @@ def test_exported_graph_matches_torch_on_a_real_face(name, tmp_path, astronaut_f
     assert path.exists() and path.stat().st_size > 100_000
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
     net = models.load(name, backend="torch").model
-    sess = uo.OrtSession(path)
+    sess = rt.OrtSession(path)
     for h, w in [(128, 128), (96, 160)]:  # the working size, and another (dynamic axes)
         face = cv2.resize(astronaut_face, (w, h), interpolation=cv2.INTER_AREA)
         x = torch.from_numpy(face).permute(2, 0, 1)[None].float() / 127.5 - 1
@@ -88,11 +89,11 @@ def test_onnx_segmenter_agrees_with_torch_at_any_size(astronaut_face):
 def test_auto_picks_onnx_on_cpu_for_the_allow_list_only(monkeypatch):
     assert models.load("ifacenet").backend == "onnx"
     assert models.load("in2").backend == "torch"  # does not export
-    assert uo.resolve_backend("auto", "ifacenet", "cuda") == "torch"
-    monkeypatch.setenv(uo.BACKEND_ENV, "torch")
+    assert rt.resolve_backend("auto", "ifacenet", "cuda") == "torch"
+    monkeypatch.setenv(rt.BACKEND_ENV, "torch")
     assert models.load("ifacenet").backend == "torch"
-    monkeypatch.delenv(uo.BACKEND_ENV)
-    monkeypatch.setattr(uo, "runtime_available", lambda: False)
+    monkeypatch.delenv(rt.BACKEND_ENV)
+    monkeypatch.setattr(rt, "runtime_available", lambda: False)
     assert models.load("ifacenet").backend == "torch"
     with pytest.raises(UnveilError, match="needs onnx and onnxruntime"):
         models.load("ifacenet", backend="onnx")
@@ -106,7 +107,7 @@ def test_cache_is_reused_and_keyed_by_the_weight_file(tmp_path, cache):
     first = models.load_segmenter("soclnet", weights=w, backend="onnx")
     files = sorted(cache.glob("*.onnx"))
     assert uo.exports_done == n0 + 1 and len(files) == 1
-    assert files[0].name.startswith("soclnet-" + uo.file_sha256(w)[:16])
+    assert files[0].name.startswith("soclnet-" + rt.file_sha256(w)[:16])
     mtime = files[0].stat().st_mtime_ns
     second = models.load_segmenter("soclnet", weights=w)  # auto: from the cache, no new export
     assert second.backend == "onnx" and uo.exports_done == n0 + 1
@@ -135,7 +136,7 @@ def test_clear_errors():
     with pytest.raises(UnveilError, match="unknown backend 'tensorrt'"):
         models.load("ifacenet", backend="tensorrt")
     with pytest.raises(UnveilError, match="runs on the CPU"):
-        uo.resolve_backend("onnx", "ifacenet", "cuda")
+        rt.resolve_backend("onnx", "ifacenet", "cuda")
     with pytest.raises(UnveilError, match="unknown model"):
         uo.run_export(["soclnet", "nope"], "unused")
 

@@ -15,7 +15,7 @@ from unveil.pipeline import Restorer, RestoreOptions, as_rgb, occluder_kind, par
 
 @pytest.fixture(scope="module")
 def demo():
-    from unveil.demo import demo_photo
+    from unveil.occlusion import demo_photo
 
     photo, masked, occ, kps5 = demo_photo()
     return photo, masked, occ

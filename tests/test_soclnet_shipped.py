@@ -63,20 +63,24 @@ def test_shipped_weights_find_masks_on_real_photos(data_root):
 
 def test_trainer_runs_checkpoints_and_resumes(data_root, tmp_path, monkeypatch):
     from unveil.models.weights import read_metadata
-    from unveil.train.seg import SegTrainConfig, train_segmenter
+    from unveil.train import fit
+    from unveil.train.seg import SegTrainConfig
 
     monkeypatch.chdir(tmp_path)  # the pool cache goes to ./runs/cache
-    cfg = SegTrainConfig(train_pool=24, val_pool=8, batch=4, steps=4, ckpt_every=2, val_every=4,
-                         warmup=1, data=str(data_root), out=str(tmp_path / "run"),
+    cfg = SegTrainConfig(train_pool=24, val_pool=8, batch=8, steps=30, lr=4e-3, ckpt_every=10, val_every=30,
+                         log_every=10, warmup=2, data=str(data_root), out=str(tmp_path / "run"),
                          model={"width": 0.5})
-    r = train_segmenter(cfg, progress=False)
-    assert r["steps"] == 4 and (tmp_path / "run" / "last.safetensors").exists()
+    r = fit(cfg, progress=False)
+    assert r["steps"] == 30 and (tmp_path / "run" / "last.safetensors").exists()
+    assert np.mean(r["losses"][-5:]) < 0.85 * np.mean(r["losses"][:5]), r["losses"]
     meta = read_metadata(r["weights"])
-    assert meta["trained_steps"] == 4 and meta["config"]["attention"] is True
-    cfg.steps = 6  # a new run continues from the checkpoint instead of starting over
-    r2 = train_segmenter(cfg, progress=False)
-    assert r2["steps"] == 6
+    assert meta["trained_steps"] == 30 and meta["config"]["attention"] is True and meta["task"] == "seg"
+    assert set(meta["val"]) >= {"iou", "pa"}
+    cfg.steps = 32  # a new run continues from the checkpoint instead of starting over
+    r2 = fit(cfg, progress=False)
+    assert r2["steps"] == 32 and len(r2["losses"]) == 2
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in log] == [4, 6]
+    assert [e["step"] for e in log] == [10, 20, 30, 32]
+    assert "val_iou" in log[2] and "val_iou" in log[3]
     seg = load_segmenter("soclnet", weights=r2["weights"])
     assert seg.segment(np.zeros((64, 80, 3), np.uint8)).shape == (64, 80)

@@ -9,8 +9,7 @@ Public entry points:
     unveil.io.read_image(path)     -> uint8 HxWx3 RGB, EXIF-rotated, with clear errors
 """
 from unveil.errors import UnveilError
-
-__version__ = "0.1.0"
+from unveil.version import __version__
 __all__ = ["UnveilError", "__version__", "remove"]
 
 

@@ -52,48 +52,22 @@ def remove_cmd(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
     """Find what hides each face of PHOTOS and restore the face beneath (batch, with a progress bar)."""
-    from tqdm import tqdm
-
-    from unveil.io import read_image_info, write_image, write_json
-    from unveil.pipeline import Restorer, RestoreOptions, collect_photos, default_inpainter
+    from unveil.batch import check_format, collect_photos, run_batch
+    from unveil.pipeline import Restorer, RestoreOptions, default_inpainter
 
     items = collect_photos(photos)
     if mask is not None and len(items) != 1:
         raise UnveilError(f"--mask applies to one photo, but {len(items)} were given")
-    if suffix and suffix.lower().lstrip(".") not in ("png", "jpg", "jpeg", "webp"):
-        raise UnveilError(f"--format must be png, jpg or webp, got '{suffix}'")
+    check_format(suffix)
     opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, identity=identity)
     restorer = Restorer(segmenter=None if mask is not None else segmenter,
                         inpainter=model or default_inpainter(), device=device, options=opts)
-    failed, done = [], 0
-    bar = tqdm(items, desc="remove", unit="photo", disable=len(items) < 2)
-    for src, rel in bar:
-        ext = "." + suffix.lower().lstrip(".") if suffix else src.suffix.lower()
-        if ext not in (".png", ".jpg", ".jpeg", ".webp"):
-            ext = ".png"
-        dst = (out_dir / rel).with_suffix(ext)
-        try:
-            img, info = read_image_info(src)
-            res = restorer.restore(img, mask=mask)
-            write_image(dst, res.image, protect=(src,) + ((mask,) if mask else ()),
-                        icc_profile=info["icc_profile"])
-            if save_masks:
-                write_image(dst.with_suffix(".mask.png"), res.mask, protect=(src,))
-            if report:
-                write_json(dst.with_suffix(".json"), {"input": str(src), "output": str(dst), **res.report()})
-        except UnveilError as e:
-            failed.append(f"{src}: {e}")
-            bar.write(f"unveil: skipped {src}: {e}")
-            continue
-        done += 1
-        kinds = [f"{f.occluder} {f.area * 100:.0f}%" for f in res.faces if f.restored]
-        msg = ", ".join(kinds) if kinds else "no occluder found, written unchanged"
-        bar.write(f"{src} -> {dst} ({len(res.faces)} face(s): {msg}; {res.seconds:.2f} s)")
-    if failed:
-        if done == 0 and len(items) == 1:
-            raise UnveilError(failed[0])
-        raise UnveilError(f"{len(failed)} of {len(items)} photos failed (see above); {done} written to {out_dir}")
-    typer.echo(f"{done} photo(s) restored with {restorer.model_name} into {out_dir}")
+    r = run_batch(restorer, items, out_dir, suffix, mask, save_masks, report)
+    if r.failed:
+        if r.done == 0 and len(items) == 1:
+            raise UnveilError(r.failed[0])
+        raise UnveilError(f"{len(r.failed)} of {len(items)} photos failed (see above); {r.done} written to {out_dir}")
+    typer.echo(f"{r.done} photo(s) restored with {restorer.model_name} into {out_dir}")
 
 
 @app.command("compare")
@@ -257,7 +231,7 @@ def masks_cmd(
     """Write masks from a mask source (PNG, white = hole) with a manifest and a contact sheet."""
     import numpy as np
 
-    from unveil.eval.report import image_grid
+    from unveil.viz import image_grid
     from unveil.io import write_image, write_json
     from unveil.masks import hole_ratio, mask_source
 
@@ -299,89 +273,54 @@ def synth_cmd(
     typer.echo(run_synth(cfg))
 
 
-train_app = typer.Typer(help="Train a model (CPU at small size, or a GPU with --device cuda).",
+train_app = typer.Typer(help="Train a model (CPU at small size, or a GPU with --device cuda). Each NAME "
+                             "trains a registered model from its YAML in unveil/train/configs/.",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 
-@train_app.command("soclnet")
-def train_soclnet_cmd(
-    steps: int = typer.Option(3000, "--steps", help="Optimizer steps."),
-    size: int = typer.Option(128, "--size", help="Training crop side in pixels."),
-    batch: int = typer.Option(16, "--batch", help="Batch size."),
-    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
-    pool: int = typer.Option(6000, "--pool", help="Synthetic training samples (cached)."),
-    clean_pool: int = typer.Option(0, "--clean-pool", help="Clean faces (empty masks) added as negatives."),
-    init: Optional[str] = typer.Option(None, "--init", help="Start from these weights ('shipped': the "
-                                       "shipped file of --name) instead of scratch."),
-    attention: bool = typer.Option(True, "--attention/--no-attention",
-                                   help="Self-attention block (off: the ablation)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Weight file name (default soclnet[_noattn])."),
-    out: Path = typer.Option(Path("runs/train/soclnet"), "--out", "-o", help="Run folder."),
-    resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's checkpoint."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    data: Optional[Path] = DataOpt,
-) -> None:
-    """Train SOCLNET (occluder segmentation) on synthetic occlusions of UTKFace train faces."""
-    from unveil.train.seg import SegTrainConfig, train_segmenter
+def _train_command(config_name: str):
+    """``unveil train NAME``: the shipped config of NAME, overridden by the options and ``--set``;
+    every default lives in the YAML (an option left out keeps the config's value)."""
 
-    cfg = SegTrainConfig(name=name or ("soclnet" if attention else "soclnet_noattn"), attention=attention,
-                         size=size, train_pool=pool, clean_pool=clean_pool, init=init, batch=batch,
-                         steps=steps, lr=lr, resume=resume,
-                         out=str(out), device=device, data=str(data) if data else None)
-    r = train_segmenter(cfg)
-    typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val IoU {r['val'].get('iou', float('nan')):.4f}"
-               f" PA {r['val'].get('pa', float('nan')):.4f}; weights: {r['weights']}")
-
-
-def _train_inpainter(network: str, config: Optional[Path], steps, batch, size, lr, name, out, resume,
-                     device, threads, sets: list[str], data) -> None:
-    from unveil.train.inpaint import InpaintTrainConfig, apply_sets, train_inpainter
-
-    over: dict = {"steps": steps, "batch": batch, "size": size, "lr": lr, "name": name,
-                  "out": str(out) if out else None, "device": device,
-                  "data": str(data) if data else None}
-    apply_sets(over, sets)
-    if config is not None and not config.exists():
-        raise UnveilError(f"{config}: no such config file")
-    cfg = InpaintTrainConfig.from_yaml(config, network=network, **over)
-    cfg.resume = resume
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    r = train_inpainter(cfg)
-    v = r["val"]
-    typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val PSNR {v.get('psnr', float('nan')):.2f} "
-               f"SSIM {v.get('ssim', float('nan')):.4f}; weights: {r['weights']}")
-
-
-def _inpainter_train_command(network: str, title: str):
     def cmd(
         config: Optional[Path] = typer.Option(None, "--config", "-c",
-                                              help=f"YAML config (default: the shipped {network}.yaml)."),
+                                              help=f"YAML config (default: the shipped {config_name}.yaml)."),
+        sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loss.perceptual=0.05."),
         steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps."),
         batch: Optional[int] = typer.Option(None, "--batch", help="Batch size."),
         size: Optional[int] = typer.Option(None, "--size", help="Training crop side in pixels."),
         lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
-        name: Optional[str] = typer.Option(None, "--name", help=f"Weight file name (default {network})."),
+        name: Optional[str] = typer.Option(None, "--name", help="Weight file name."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/train/NAME)."),
-        resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's checkpoint."),
+        resume: Optional[bool] = typer.Option(None, "--resume/--restart",
+                                              help="Continue from the run folder's checkpoint (default)."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda."),
         threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
-        sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loss.perceptual=0.05."),
         data: Optional[Path] = DataOpt,
     ) -> None:
-        _train_inpainter(network, config, steps, batch, size, lr, name, out, resume, device, threads,
-                         sets, data)
+        from unveil.train import fit, load_config
 
-    cmd.__doc__ = f"Train {title} on UTKFace train faces with free-form, box and occluder holes."
-    train_app.command(network)(cmd)
+        cfg = load_config(config_name, config, sets, steps=steps, batch=batch, size=size, lr=lr, name=name,
+                          out=str(out) if out else None, resume=resume, device=device, threads=threads,
+                          data=str(data) if data else None)
+        r = fit(cfg)
+        typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val {r['val_line']}; weights: {r['weights']}")
+
+    from unveil.train import config_title
+
+    cmd.__doc__ = config_title(config_name) + "."
+    train_app.command(config_name.replace("_", "-"))(cmd)
 
 
-_inpainter_train_command("ifacenet", "IFACENET (ensemble-encoder autoencoder)")
-_inpainter_train_command("in2", "IN2 (position-aware implicit network)")
-_inpainter_train_command("lgface", "the landmark-guided face-mask inpainter (from IFACENET, mesh + gender guidance)")
+def _add_train_commands() -> None:
+    from unveil.train import config_names
+
+    for n in config_names():
+        _train_command(n)
+
+
+_add_train_commands()
 
 
 @app.command("export")
@@ -392,7 +331,7 @@ def export_cmd(
 ) -> None:
     """Export the learned networks (segmenter, inpainters) for ONNX Runtime; each is checked
     against torch on a real face before it is written."""
-    from unveil.models.onnx import run_export
+    from unveil.models.onnx_export import run_export
 
     if not onnx:
         raise UnveilError("say which format: --onnx")
@@ -418,7 +357,7 @@ def bench_cmd(
     limit: int = typer.Option(200, "--limit", help="UTKFace test faces for the quality rows."),
     repeats: int = typer.Option(7, "--repeats", help="Timed runs per size (the median is reported)."),
     models: Optional[str] = typer.Option(None, "--models", help="Comma-separated names (default all)."),
-    readme: bool = typer.Option(True, "--readme/--no-readme", help="Update the table in README.md."),
+    docs: bool = typer.Option(True, "--docs/--no-docs", help="Update the tables in docs/benchmarks.md."),
     segmenters: bool = typer.Option(True, "--segmenters/--no-segmenters", help="Segmentation rows."),
     merge: bool = typer.Option(False, "--merge", help="Keep rows of models not re-run from the existing results.json."),
     identity: bool = typer.Option(True, "--identity/--no-identity", help="dlib identity distance in the quality rows."),
@@ -432,7 +371,7 @@ def bench_cmd(
 
     cfg = BenchConfig(out=str(out), limit=limit, repeats=repeats,
                       models=[m.strip() for m in models.split(",")] if models else None,
-                      readme=readme, segmenters=segmenters, merge=merge,
+                      docs=docs, segmenters=segmenters, merge=merge,
                       parts=tuple(p.strip() for p in only.split(",")) if only else None,
                       identity=identity, facemask_limit=facemask_limit,
                       data=str(data) if data else None)
@@ -475,80 +414,16 @@ def serve_cmd(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
-@train_app.command("gender")
-def train_gender_cmd(
-    steps: int = typer.Option(1200, "--steps", help="Optimizer steps."),
-    batch: int = typer.Option(64, "--batch", help="Batch size (half clean, half occluded faces)."),
-    size: int = typer.Option(96, "--size", help="Training crop side in pixels."),
-    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
-    pool: int = typer.Option(6000, "--pool", help="Synthetically occluded training faces (cached)."),
-    facemask_share: float = typer.Option(0.7, "--facemask-share", help="Share of face masks among them."),
-    out: Path = typer.Option(Path("runs/train/gender"), "--out", "-o", help="Run folder."),
-    resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's checkpoint."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    eval_only: bool = typer.Option(False, "--eval-only", help="Only measure accuracy on test faces, clean "
-                                   "and wearing a synthetic face mask (no training)."),
-    eval_n: int = typer.Option(200, "--eval-n", help="Test faces for --eval-only."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights for --eval-only (default: shipped)."),
+@app.command("eval-gender")
+def eval_gender_cmd(
+    n: int = typer.Option(200, "--n", help="UTKFace test faces (a fixed, seeded sample)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weight file (default: the shipped one)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
-    """Train the gender classifier on UTKFace train faces, half of them synthetically masked."""
-    from unveil.train.gender import GenderTrainConfig, evaluate_gender, format_eval, train_gender
+    """Gender classifier accuracy on test faces, clean and wearing a synthetic face mask."""
+    from unveil.train.gender import evaluate_gender, format_eval
 
-    if eval_only:
-        typer.echo(format_eval(evaluate_gender(eval_n, "test", weights=weights,
-                                               data=str(data) if data else None)))
-        return
-    cfg = GenderTrainConfig(steps=steps, batch=batch, size=size, lr=lr, pool=pool, facemask_share=facemask_share,
-                            out=str(out), resume=resume, threads=threads, device=device,
-                            data=str(data) if data else None)
-    r = train_gender(cfg)
-    typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val accuracy clean {r['val']['clean']['acc']:.4f}"
-               f" masked {r['val']['masked']['acc']:.4f}; weights: {r['weights']}")
-
-
-@train_app.command("cutface")
-def train_unpaired_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", "-c",
-                                          help="YAML config (default: the shipped cutface.yaml)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps."),
-    batch: Optional[int] = typer.Option(None, "--batch", help="Real masked photos per step."),
-    size: Optional[int] = typer.Option(None, "--size", help="Training crop side in pixels."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak generator learning rate."),
-    name: Optional[str] = typer.Option(None, "--name", help="Weight file name (default cutface)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/train/NAME)."),
-    resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's checkpoint."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
-    sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set loss.nce=2."),
-    eval_real: bool = typer.Option(False, "--eval-real/--no-eval-real",
-                                   help="Afterwards, restore the held-out real masked photos (sheet, "
-                                        "face-found shares)."),
-    data: Optional[Path] = DataOpt,
-) -> None:
-    """Train CUTFACE without paired data: real masked photos vs clean UTKFace faces (GAN + PatchNCE)."""
-    from unveil.train.unpaired import config_from_cli, evaluate_real, real_table, train_unpaired
-
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    cfg = config_from_cli(config, {"steps": steps, "batch": batch, "size": size, "lr": lr, "name": name,
-                                   "out": str(out) if out else None, "device": device,
-                                   "data": str(data) if data else None}, sets)
-    cfg.resume = resume
-    r = train_unpaired(cfg)
-    v = r["val"]
-    typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val PSNR {v.get('psnr', float('nan')):.2f} "
-               f"SSIM {v.get('ssim', float('nan')):.4f}; weights: {r['weights']}")
-    if eval_real:
-        from unveil import models
-
-        model = models.load(cfg.network, weights=r["weights"])
-        res = evaluate_real(model, out=str(Path(cfg.out) / "real"), data=cfg.data)
-        typer.echo(real_table(res))
-        typer.echo(f"wrote {res['out_dir']}/sheet.png, real.json")
+    typer.echo(format_eval(evaluate_gender(n, "test", weights=weights, data=str(data) if data else None)))
 
 
 @app.command("eval-real")

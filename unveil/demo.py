@@ -11,21 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from unveil.eval.report import image_grid
-from unveil.face import get_detector
 from unveil.io import write_image
-from unveil.occlusion import draw_surgical_mask
+from unveil.occlusion import demo_photo
 from unveil.pipeline import Restorer, default_inpainter
-
-
-def demo_photo() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(clean photo, photo with a drawn face mask, occluder mask, 5 key points)."""
-    from skimage import data
-
-    photo = data.astronaut()
-    face = get_detector().detect_one(photo)
-    masked, occ = draw_surgical_mask(photo, face.kps5)
-    return photo, masked, occ, face.kps5
+from unveil.viz import image_grid
 
 
 def run_demo(out: Path, model_name: str | None = None) -> list[str]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -176,14 +175,11 @@ class Restorer:
         self.options = options or RestoreOptions()
         self.device = device
         if isinstance(inpainter, str) or inpainter is None:
-            name = inpainter or models.best()
-            if models.info(name).kind != "inpainter":
-                raise UnveilError(f"'{name}' is not an inpainter; inpainters: {', '.join(models.available())}")
-            self.inpainter = load_model(name, device)
+            self.inpainter = models.shared(inpainter or models.best(), "inpainter", device)
         else:
             self.inpainter = inpainter
         if isinstance(segmenter, str):
-            self.segmenter = models.load_segmenter(segmenter, device=device)
+            self.segmenter = models.shared(segmenter, "segmenter", device)
         else:
             self.segmenter = segmenter
         self.detector = get_detector()
@@ -329,7 +325,7 @@ class Restorer:
                   opts: RestoreOptions) -> tuple[float | None, str]:
         if area > opts.identity_max_area:
             return None, "identity not measured: too much of the face was hidden"
-        from unveil.eval.identity import get_embedder
+        from unveil.face.identity import get_embedder
 
         emb = get_embedder()
         box = emb.fallback_box(before)
@@ -433,23 +429,6 @@ def as_mask(mask, shape: tuple[int, int]) -> np.ndarray:
     return m > 127 if m.dtype == np.uint8 and m.max() > 1 else m.astype(bool)
 
 
-@lru_cache(maxsize=8)
-def load_model(name: str, device: str = "cpu"):
-    """A registered inpainter, loaded once per process."""
-    from unveil import models
-
-    try:
-        return models.load(name, device=device)
-    except TypeError:  # classical models take no device
-        return models.load(name)
-
-
-@lru_cache(maxsize=4)
-def get_restorer(inpainter: str | None = None, segmenter: str | None = "soclnet",
-                 device: str = "cpu") -> Restorer:
-    return Restorer(segmenter=segmenter, inpainter=inpainter, device=device)
-
-
 def remove(image, *, model: str | None = None, segmenter: str | None = "soclnet", mask=None,
            faces: str | int | list[int] = "all", dilate: int | None = None, device: str = "cpu",
            return_details: bool = False):
@@ -458,31 +437,10 @@ def remove(image, *, model: str | None = None, segmenter: str | None = "soclnet"
     Returns the restored photo as uint8 HxWx3 RGB of the input's size, or with
     ``return_details=True`` a :class:`Restoration` (``.image``, ``.mask``, ``.faces``, ``.report()``).
     """
-    r = get_restorer(model, segmenter if mask is None else None, device)
+    r = Restorer(segmenter=segmenter if mask is None else None, inpainter=model, device=device)
     opts = RestoreOptions(faces=faces, **({} if dilate is None else {"dilate": dilate}))
     res = r.restore(image, mask=mask, options=opts)
     return res if return_details else res.image
-
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-
-
-def collect_photos(paths: list[Path]) -> list[tuple[Path, Path]]:
-    """(photo, path relative to its root) for files and folders (recursively, images only)."""
-    out = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
-            if not files:
-                raise UnveilError(f"{p}: no image files in this folder")
-            out += [(f, f.relative_to(p)) for f in files]
-        elif p.exists():
-            out.append((p, Path(p.name)))
-        else:
-            raise UnveilError(f"{p}: no such file or folder")
-    return out
 
 
 def default_inpainter() -> str:
@@ -504,13 +462,12 @@ def compare(photo, output: str | os.PathLike, models: list[str] | None = None, s
     """Write one grid (input crop, mask, every inpainter's result; one row per restored face) and
     return the lines to print (per-model time)."""
     from unveil import models as registry
-    from unveil.eval.report import image_grid
+    from unveil.viz import image_grid
     from unveil.io import write_image
 
     names = models or registry.available()
     for n in names:
-        if registry.info(n).kind != "inpainter":
-            raise UnveilError(f"'{n}' is not an inpainter; inpainters: {', '.join(registry.available())}")
+        registry.require(n, "inpainter")
     image = as_rgb(photo)
     first = Restorer(segmenter=None if mask is not None else segmenter, inpainter=names[0],
                      options=RestoreOptions(faces=faces))
@@ -521,7 +478,7 @@ def compare(photo, output: str | os.PathLike, models: list[str] | None = None, s
     outputs = {names[0]: [c.restored for c in crops]}
     times = {names[0]: sum(f.seconds for f in res.faces)}
     for n in names[1:]:
-        model = load_model(n)
+        model = registry.shared(n, "inpainter")
         t = time.perf_counter()
         outputs[n] = [model.inpaint(c.aligned.crop, c.hole) for c in crops]
         times[n] = time.perf_counter() - t

@@ -1,4 +1,5 @@
-"""``make bench``: speed and quality of every registered model, as JSON, markdown and README rows.
+"""``make bench``: speed and quality of every registered model, as JSON, markdown and the tables of
+``docs/benchmarks.md``.
 
 Parts (``--only`` runs some, ``--merge`` keeps the others): speed, CPU backends, quality on NVIDIA
 bins, face-mask occlusion, arbitrary shapes, the end-to-end pipeline, segmentation.
@@ -29,7 +30,7 @@ from unveil.io import write_json, write_text
 from unveil.masks import freeform_mask
 from unveil.models import available, info, load
 
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+DOC_START, DOC_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 @dataclass
@@ -40,7 +41,7 @@ class BenchConfig:
     limit: int = 200
     quality_size: int = 256
     models: list[str] | None = None
-    readme: bool = True
+    docs: bool = True  # refresh the tables of docs/benchmarks.md
     data: str | None = None
     identity: bool = True
     segmenters: bool = True
@@ -92,7 +93,8 @@ def backend_speed(names: list[str] | None = None, size: int = 256, repeats: int 
     ``default``: the backend ``backend="auto"`` picks. Empty without onnxruntime."""
     from skimage import data
 
-    from unveil.models.onnx import exportable, resolve_backend, runtime_available
+    from unveil.models.onnx_export import exportable
+    from unveil.models.onnx_runtime import resolve_backend, runtime_available
 
     if not runtime_available():
         return {}
@@ -127,7 +129,7 @@ def pipeline_photos() -> dict[str, np.ndarray]:
     """The demo photo (astronaut wearing a drawn face mask) at 1024 px, and inside a 6000x4000 frame."""
     import cv2
 
-    from unveil.demo import demo_photo
+    from unveil.occlusion import demo_photo
 
     _, masked, _, _ = demo_photo()
     big = cv2.resize(masked, (1024, 1024), interpolation=cv2.INTER_CUBIC)
@@ -265,14 +267,14 @@ def _markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _update_readme(md: str, readme: Path) -> bool:
-    if not readme.exists():
+def _update_doc(md: str, doc: Path) -> bool:
+    if not doc.exists():
         return False
-    text = readme.read_text()
-    pat = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    text = doc.read_text()
+    pat = re.compile(re.escape(DOC_START) + ".*?" + re.escape(DOC_END), re.S)
     if not pat.search(text):
         return False
-    write_text(readme, pat.sub(lambda _: f"{README_START}\n{md}{README_END}", text))
+    write_text(doc, pat.sub(lambda _: f"{DOC_START}\n{md}{DOC_END}", text))
     return True
 
 
@@ -356,6 +358,6 @@ def run_bench(cfg: BenchConfig) -> str:
     write_json(out / "results.json", results)
     write_text(out / "results.md", md)
     msg = md + f"\nwrote {out / 'results.json'} and {out / 'results.md'}"
-    if cfg.readme and _update_readme(md, REPO_ROOT / "README.md"):
-        msg += " and updated README.md"
+    if cfg.docs and _update_doc(md, REPO_ROOT / "docs" / "benchmarks.md"):
+        msg += " and updated docs/benchmarks.md"
     return msg

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from unveil import __version__
+from unveil.version import __version__
 from unveil.data import face_records, load_face
 from unveil.data.faces import load_face_shaped
 from unveil.errors import UnveilError
 from unveil.eval import metrics as M
-from unveil.eval.report import image_grid, metrics_table
+from unveil.eval.report import metrics_table
+from unveil.viz import image_grid
 from unveil.io import write_image, write_json, write_text
 from unveil.masks import BINS, bin_of, hole_ratio, mask_source
 from unveil.models import load as load_model
@@ -135,7 +136,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
         from unveil.eval.lpips import get_lpips
         lp = get_lpips("alex")
     if cfg.identity:
-        from unveil.eval.identity import get_embedder
+        from unveil.face.identity import get_embedder
         embedder = get_embedder()
     clf = None
     if cfg.gender:

@@ -20,7 +20,7 @@ _SHIFT = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
 _SCALE = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
 
 
-def to_tensor(images) -> torch.Tensor:
+def unit_batch(images) -> torch.Tensor:
     """uint8 HxWx3 (or a list / NxHxWx3 array) -> float N x 3 x H x W in [0, 1]."""
     if isinstance(images, torch.Tensor):
         return images if images.ndim == 4 else images[None]
@@ -56,12 +56,12 @@ class LPIPS(nn.Module):
     @torch.no_grad()
     def distance(self, a, b) -> np.ndarray:
         """LPIPS between uint8 images (one pair or batches)."""
-        return self.forward(to_tensor(a), to_tensor(b)).numpy()
+        return self.forward(unit_batch(a), unit_batch(b)).numpy()
 
     @torch.no_grad()
     def pooled_features(self, images) -> np.ndarray:
         """Spatially averaged conv5 (AlexNet) / relu5_3 (VGG) features, N x C, for Frechet distances."""
-        f = self.features((to_tensor(images) * 2 - 1 - _SHIFT) / _SCALE)[-1]
+        f = self.features((unit_batch(images) * 2 - 1 - _SHIFT) / _SCALE)[-1]
         return f.mean((2, 3)).numpy().astype(np.float64)
 
 

@@ -21,9 +21,9 @@ from tqdm import tqdm
 
 from unveil.eval.harness import command_line
 from unveil.eval.metrics import seg_counts, seg_scores
-from unveil.eval.report import image_grid
+from unveil.viz import image_grid
 from unveil.io import write_image, write_json, write_text
-from unveil.train.segdata import PoolSpec, build_pool, load_pool
+from unveil.occlusion.segpool import PoolSpec, build_pool, load_pool
 
 TRIVIAL = "all-background"
 

@@ -19,8 +19,8 @@ from tqdm import tqdm
 from unveil.data import lfw_pairs, load_face
 from unveil.errors import UnveilError
 from unveil.eval.harness import blank_hole, command_line
-from unveil.eval.identity import THRESHOLD, get_embedder
-from unveil.eval.report import image_grid
+from unveil.face.identity import THRESHOLD, get_embedder
+from unveil.viz import image_grid
 from unveil.io import write_image, write_json, write_text
 from unveil.masks import mask_source
 from unveil.models import load as load_model

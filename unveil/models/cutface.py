@@ -36,8 +36,8 @@ from torch import nn
 
 from unveil.models.ifacenet import Up
 from unveil.models.blocks import ChannelAttention, ResBlock, on_fill, prefill, to_net
-from unveil.models.neural import NeuralInpainter, network
-from unveil.models.registry import register
+from unveil.models.neural import NeuralInpainter
+from unveil.models.registry import network, register
 
 #: CUT's default PatchNCE layers (indices into :attr:`CutFaceNet.encoder`; 0 is the input itself).
 NCE_LAYERS = (0, 4, 8, 12, 16)

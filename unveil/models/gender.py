@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from unveil.errors import UnveilError
-from unveil.models.registry import register
-from unveil.models.weights import config_from, load_weights, weights_path
+from unveil.models.registry import build_network, network, register
+from unveil.models.tensors import to_tensor
+from unveil.models.weights import load_weights, weights_path
 
 #: Smallest crop side accepted by :meth:`GenderClassifier.predict`.
 MIN_SIDE = 16
@@ -48,6 +49,7 @@ def _cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
                          nn.ReLU(inplace=True))
 
 
+@network("gender", GenderNetConfig, tuples=True)
 class GenderNet(nn.Module):
     """``forward(x N x 3 x S x S in [-1, 1]) -> logits N`` (positive: female)."""
 
@@ -73,13 +75,7 @@ class GenderNet(nn.Module):
 
 def build_gender_net(config: dict | GenderNetConfig | None = None) -> GenderNet:
     """A :class:`GenderNet` from a config dict (as stored in a weight file's metadata)."""
-    return GenderNet(config_from(GenderNetConfig, config, "gender-net", tuples=True))
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 N x H x W x 3 RGB -> float N x 3 x H x W in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    return x / 127.5 - 1
+    return build_network("gender", config)
 
 
 def prepare(crop: np.ndarray, size: int) -> np.ndarray:
@@ -104,6 +100,7 @@ def prepare(crop: np.ndarray, size: int) -> np.ndarray:
 class GenderClassifier:
     """P(female) of aligned face crops. ``weights``: a safetensors file (default: the shipped one)."""
 
+    network_name = "gender"
     weight_name = "gender"
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", flip: bool = False):

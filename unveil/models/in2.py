@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from unveil.models.blocks import ChannelAttention, ConvAct, act, on_fill, prefill, to_net
-from unveil.models.neural import NeuralInpainter, network
-from unveil.models.registry import register
+from unveil.models.neural import NeuralInpainter
+from unveil.models.registry import network, register
 
 
 @dataclass

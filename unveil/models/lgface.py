@@ -15,7 +15,8 @@ The paper splits the problem in three, and so does this file:
    (the paper's LaFIn-style setup also uses style and perceptual losses; they are wired in the
    trainer and off in the CPU config, see ``train/configs/lgface.yaml``).
 
-``landmark_drift`` measures how far the mesh moves when a face wears a mask.
+:func:`unveil.eval.landmarks.landmark_drift` measures how far the mesh moves when a face wears a
+mask.
 """
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ from tqdm import tqdm
 from unveil.errors import UnveilError
 from unveil.models.blocks import ConvAct
 from unveil.models.ifacenet import IFACENet, IFACENetConfig
-from unveil.models.neural import NeuralInpainter, network
-from unveil.models.registry import register
+from unveil.models.neural import NeuralInpainter
+from unveil.models.registry import network, register
 
 GUIDE_CHANNELS = 3  # outline/brows/eyes heatmap, nose/lips heatmap, gender code
 
@@ -179,34 +180,3 @@ class LGFaceInpainter(NeuralInpainter):
 
     def _guide(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         return np.stack([self.guide_for(i, m) for i, m in zip(images, masks)])
-
-
-def landmark_drift(n: int = 100, size: int = 256, data=None, seed: int = 0, progress: bool = True) -> dict:
-    """How far the face mesh moves when the face wears a mask: mean point error between the mesh
-    of clean UTKFace test faces and of the same faces wearing a synthetic face mask, normalised by
-    the distance between the eyes (NME), for all points and for the nose/lips points under the mask."""
-    from unveil.data import face_records, load_face
-    from unveil.occlusion.synth import Synthesizer
-
-    recs = face_records("utkface", "test", data)[:n]
-    synth = Synthesizer(data=data, split="test", size=size)
-    errs, lower, missing = [], [], 0
-    for i, rec in enumerate(tqdm(recs, desc="landmark drift", disable=not progress, file=sys.stderr)):
-        face = load_face(rec, size)
-        clean = mesh_points(face)
-        if clean is None:
-            continue
-        try:
-            occluded = synth.sample(face, seed=(seed, i), kind="facemask").occluded
-        except UnveilError:
-            continue
-        p = mesh_points(occluded)
-        if p is None:
-            missing += 1
-            continue
-        iod = np.linalg.norm(clean[468] - clean[473])
-        d = np.linalg.norm(p - clean, axis=1) / iod
-        errs.append(d.mean())
-        lower.append(d[GROUPS[1]].mean())
-    return {"n": len(errs), "nme_all": float(np.mean(errs)) if errs else None,
-            "nme_nose_lips": float(np.mean(lower)) if lower else None, "mesh_lost": missing}

@@ -1,8 +1,9 @@
-"""Learned inpainters: a registry of networks (for the trainer) and one inference wrapper.
+"""Learned inpainters: one inference wrapper over the registered networks.
 
-A network module registers itself with ``@network("ifacenet", IFACENetConfig)``; the trainer builds
-it by name from a config dict, and :class:`NeuralInpainter` loads its shipped safetensors weights
-(the config travels in the file's metadata). Every network has the same contract::
+A network module registers itself with ``@network("ifacenet", IFACENetConfig)``
+(:mod:`unveil.models.registry`); the trainer builds it by name from a config dict, and
+:class:`NeuralInpainter` loads its shipped safetensors weights (the config travels in the file's
+metadata). Every network has the same contract::
 
     forward(x, m) -> y      x: N x 3 x H x W in [-1, 1] with the hole zeroed, m: N x 1 x H x W
                             (1 = hole), y: N x 3 x H x W in [-1, 1], for any H, W >= 16
@@ -16,7 +17,6 @@ its residual upsampled: thin holes then keep the full-resolution detail of their
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -26,44 +26,9 @@ import torch.nn.functional as F
 from unveil.errors import UnveilError
 from unveil.models.base import Inpainter, check_pair
 from unveil.models.blocks import prefill
-from unveil.models.weights import config_from, load_weights, weights_path
-
-NETWORKS: dict[str, tuple[type, Callable]] = {}
-
-
-def network(name: str, config_cls: type):
-    """Class decorator: register an ``nn.Module`` taking one config dataclass under ``name``."""
-
-    def deco(cls):
-        if name in NETWORKS:
-            raise ValueError(f"network '{name}' is registered twice")
-        NETWORKS[name] = (config_cls, cls)
-        cls.network_name = name
-        return cls
-
-    return deco
-
-
-def make_config(name: str, overrides: dict | None = None):
-    if name not in NETWORKS:
-        raise UnveilError(f"unknown network '{name}'; networks: {', '.join(sorted(NETWORKS))}")
-    return config_from(NETWORKS[name][0], overrides, name)
-
-
-def build_network(name: str, overrides: dict | None = None) -> torch.nn.Module:
-    cfg = make_config(name, overrides)
-    return NETWORKS[name][1](cfg)
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 N x H x W x 3 -> float N x 3 x H x W in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    """float N x 3 x H x W in [-1, 1] -> uint8 N x H x W x 3."""
-    return ((t.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
+from unveil.models.tensors import to_tensor, to_uint8
+from unveil.models.registry import build_network
+from unveil.models.weights import load_weights, weights_path
 
 def work_shape(h: int, w: int, work: int | None) -> tuple[int, int]:
     """(h, w) scaled so the shorter side is ``work`` (never enlarged), at least 16 px."""
@@ -78,7 +43,7 @@ class NeuralInpainter(Inpainter):
 
     network_name: str = ""
     weight_name: str = ""
-    #: Why the network cannot run on ONNX Runtime (None: it can; see :mod:`unveil.models.onnx`).
+    #: Why the network cannot run on ONNX Runtime (None: it can; :mod:`unveil.models.onnx_runtime`).
     onnx_unsupported: str | None = None
     #: The backend that runs the network: "torch" or "onnx" (resolved from ``backend=``).
     backend: str = "torch"
@@ -90,7 +55,7 @@ class NeuralInpainter(Inpainter):
                  work_size: int | None = None, backend: str = "auto"):
         """``work_size``: shorter side the network works at (default: its training size; 0: the
         crop's own size). ``backend``: "torch", "onnx" (ONNX Runtime on the CPU) or "auto"
-        (ONNX Runtime where it was measured faster, see :mod:`unveil.models.onnx`)."""
+        (ONNX Runtime where it was measured faster, see :mod:`unveil.models.onnx_runtime`)."""
         path = weights_path(weights, self.weight_name, self.name, self.network_name)
         self.device = torch.device(device)
         net = self.network_name
@@ -99,7 +64,7 @@ class NeuralInpainter(Inpainter):
         self.model.to(self.device).eval()
         self.weights = path
         self.work_size = (int(self.meta.get("size") or 0) or None) if work_size is None else (work_size or None)
-        from unveil.models.onnx import attach_backend
+        from unveil.models.onnx_export import attach_backend
 
         self._ort = attach_backend(self, backend)
         self.backend = "torch" if self._ort is None else "onnx"
@@ -114,6 +79,16 @@ class NeuralInpainter(Inpainter):
         if name:
             self.name = name
         return self
+
+    def onnx_spec(self):
+        """The network, its input names and ``example(n, h, w)`` inputs, for the ONNX exporter."""
+        from unveil.models.onnx_export import example_faces, example_hole
+
+        def example(n, h, w):
+            m = torch.from_numpy(np.stack([example_hole(h, w)] * n)[:, None].astype(np.float32))
+            return to_tensor(example_faces(n, h, w)) * (1 - m), m
+
+        return self.model, ["x", "m"], example
 
     def _inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self._fill(image[None], mask[None])[0]

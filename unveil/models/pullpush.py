@@ -7,7 +7,7 @@ import torch
 
 from unveil.models.base import Inpainter
 from unveil.models.blocks import prefill
-from unveil.models.neural import to_tensor, to_uint8
+from unveil.models.tensors import to_tensor, to_uint8
 from unveil.models.registry import register
 
 

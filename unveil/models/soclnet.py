@@ -33,8 +33,9 @@ from torch import nn
 
 from unveil.errors import UnveilError
 from unveil.models.base import Segmenter
-from unveil.models.registry import register
-from unveil.models.weights import config_from, load_weights, weights_path
+from unveil.models.registry import build_network, network, register
+from unveil.models.tensors import to_tensor
+from unveil.models.weights import load_weights, weights_path
 
 #: Output stride of the whole network: input sides must be multiples of this (the segmenter pads).
 MULTIPLE = 16
@@ -212,6 +213,7 @@ class SelfAttention(nn.Module):
         return x + self.gamma_position * self.position(x) + self.gamma_channel * self.channel(x)
 
 
+@network("soclnet", SOCLNetConfig, tuples=True)
 class SOCLNet(nn.Module):
     """Occluder segmentation network: ``forward(x N x 3 x H x W, normalised to [-1, 1]) -> logits
     N x 1 x H x W``. H and W must be multiples of 16."""
@@ -275,17 +277,11 @@ class SOCLNet(nn.Module):
 
 def build_soclnet(config: dict | SOCLNetConfig | None = None) -> SOCLNet:
     """A :class:`SOCLNet` from a config dict (as stored in a weight file's metadata)."""
-    return SOCLNet(config_from(SOCLNetConfig, config, "SOCLNet", tuples=True))
+    return build_network("soclnet", config)
 
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 N x H x W x 3 RGB -> float N x 3 x H x W in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    return (x / 255.0 - 0.5) / 0.5
 
 
 @register("soclnet", kind="segmenter",
@@ -293,9 +289,10 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 class SOCLNetSegmenter(Segmenter):
     """SOCLNET occluder segmenter. ``weights``: a safetensors file (default: the shipped one)."""
 
+    network_name = "soclnet"
     #: Name of the shipped weight file (``unveil/weights/<name>.safetensors``).
     weight_name = "soclnet"
-    #: Why the network cannot run on ONNX Runtime (None: it can; see :mod:`unveil.models.onnx`).
+    #: Why the network cannot run on ONNX Runtime (None: it can; :mod:`unveil.models.onnx_runtime`).
     onnx_unsupported: str | None = None
     #: The backend that runs the network: "torch" or "onnx" (resolved from ``backend=``).
     backend: str = "torch"
@@ -303,7 +300,7 @@ class SOCLNetSegmenter(Segmenter):
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", backend: str = "auto"):
         """``backend``: "torch", "onnx" (ONNX Runtime on the CPU) or "auto" (ONNX Runtime where it
-        was measured faster, see :mod:`unveil.models.onnx`)."""
+        was measured faster, see :mod:`unveil.models.onnx_runtime`)."""
         path = weights_path(weights, self.weight_name, self.name, "soclnet")
         self.device = torch.device(device)
         model, self.meta = load_weights(path, build_soclnet, what=f"segmenter '{self.name}'")
@@ -313,10 +310,21 @@ class SOCLNetSegmenter(Segmenter):
         #: Crops larger than the training size are segmented at that size (shorter side), and the
         #: probabilities upsampled back: the network sees faces at the scale it learned them.
         self.work_size = int(self.meta.get("size") or 0) or None
-        from unveil.models.onnx import attach_backend
+        from unveil.models.onnx_export import attach_backend
 
         self._ort = attach_backend(self, backend)
         self.backend = "torch" if self._ort is None else "onnx"
+
+    def onnx_spec(self):
+        """The network, its input names and ``example(n, h, w)`` inputs, for the ONNX exporter."""
+        from unveil.models.onnx_export import example_faces, example_hole
+
+        def example(n, h, w):
+            imgs = example_faces(n, h, w)
+            imgs[:, example_hole(h, w)] = (40, 90, 160)  # a flat "occluder"
+            return (to_tensor(imgs),)
+
+        return self.model, ["x"], example
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
         return self._forward(image[None])[0]

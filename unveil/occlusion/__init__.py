@@ -1,4 +1,4 @@
 """Occlusion: drawing occluders on faces (procedural face masks now; synthesis from assets next)."""
-from unveil.occlusion.draw import draw_surgical_mask
+from unveil.occlusion.draw import demo_photo, draw_surgical_mask
 
-__all__ = ["draw_surgical_mask"]
+__all__ = ["demo_photo", "draw_surgical_mask"]

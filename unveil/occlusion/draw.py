@@ -82,3 +82,17 @@ def draw_surgical_mask(image: np.ndarray, kps5: np.ndarray,
     out[straps] = out[straps] * 0.3 + np.array([235, 238, 240], np.float32) * 0.7
     occluder = body | straps
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), occluder
+
+
+def demo_photo() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-image's astronaut (a public-domain NASA portrait) wearing a surgical mask drawn on her
+    face: (clean photo, photo with the drawn face mask, occluder mask, 5 key points). The photo of
+    ``make demo`` and of the bench's end-to-end rows."""
+    from skimage import data
+
+    from unveil.face import get_detector
+
+    photo = data.astronaut()
+    face = get_detector().detect_one(photo)
+    masked, occ = draw_surgical_mask(photo, face.kps5)
+    return photo, masked, occ, face.kps5

@@ -631,7 +631,7 @@ class SynthConfig:
 
 def contact_sheet(samples: list[SynthSample], per_row: int = 3) -> np.ndarray:
     """Rows of occluded | mask | clean, ``per_row`` triplets per row, the occluded one labelled."""
-    from unveil.eval.report import image_grid, label
+    from unveil.viz import image_grid, label
 
     cells = []
     for s in samples:

@@ -219,9 +219,10 @@ def png_b64(arr: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-# -- the engine: cached restorers, one job at a time ------------------------------------------------
+# -- the engine: one job at a time ------------------------------------------------------------------
 class Engine:
-    """Restorers cached per (inpainter, segmenter); a lock runs one job at a time."""
+    """Restorers on the process's shared models (:func:`unveil.models.shared`); a lock runs one job
+    at a time."""
 
     def __init__(self, default_model: str | None = None):
         from unveil import models
@@ -232,8 +233,6 @@ class Engine:
             raise UnveilError(f"'{self.default}' is not an inpainter; choose one of "
                               f"{', '.join(models.available('inpainter'))}")
         self.lock = threading.Lock()
-        self._restorers: dict = {}
-        self._segmenter = None
 
     def model_name(self, model: str | None) -> str:
         from unveil import models
@@ -247,19 +246,10 @@ class Engine:
         return name
 
     def restorer(self, model: str, segmenter: str | None):
-        """Call with the lock held."""
-        key = (model, segmenter)
-        if key not in self._restorers:
-            from unveil import models
-            from unveil.pipeline import Restorer
+        """Call with the lock held (the models are loaded once, on first use)."""
+        from unveil.pipeline import Restorer
 
-            seg = None
-            if segmenter is not None:
-                if self._segmenter is None:  # one segmenter instance shared by every restorer
-                    self._segmenter = models.load_segmenter(segmenter)
-                seg = self._segmenter
-            self._restorers[key] = Restorer(segmenter=seg, inpainter=model)
-        return self._restorers[key]
+        return Restorer(segmenter=segmenter, inpainter=model)
 
     def warm(self) -> None:
         """Load the default restorer ahead of the first request (``unveil serve`` does it)."""
@@ -434,6 +424,6 @@ def api_docs_html(schema: dict) -> str:
 
 
 def _version() -> str:
-    from unveil import __version__
+    from unveil.version import __version__
 
     return __version__

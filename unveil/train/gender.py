@@ -5,27 +5,23 @@ batch is half clean faces, half faces wearing a synthetic occluder (``facemask_s
 face masks, the rest glasses, sunglasses, scarves, objects and random shapes), and within each half
 as many women as men. Occlusion synthesis costs 60-90 ms a sample, so the occluded faces come from
 a pool made once (several processes, seeded) and cached in ``runs/cache/`` like the segmenter's
-(:mod:`unveil.train.segdata`); the clean faces are read once into memory. Both are augmented on the
-fly (flip, small scale/shift/rotation, colour jitter).
+(:mod:`unveil.occlusion.segpool`); the clean faces are read once into memory. Both are augmented on
+the fly (flip, small scale/shift/rotation, colour jitter).
 
-AdamW with warm-up and cosine decay, BCE on one logit, a progress bar, a checkpoint (model +
-optimizer, safetensors) every ``ckpt_every`` steps that a new run resumes from (each step's batch
-is drawn from ``(seed, step)``, so a resumed run sees the batches an uninterrupted one would),
-validation accuracy on val faces clean and wearing a face mask, and at the end the fp16 weights
-with their config and training facts in the metadata, ready to ship as
-``unveil/weights/gender.safetensors``.
+BCE on one logit (each step's batch is drawn from ``(seed, step)``, so a resumed run sees the
+batches an uninterrupted one would), validation accuracy on val faces clean and wearing a face
+mask; the engine (:mod:`unveil.train.engine`) does the rest and ships the fp16 weights as
+``<out>/gender.safetensors``.
 
 :func:`evaluate_gender` measures a classifier on test faces, clean and wearing a synthetic face
-mask (fixed seeds): ``unveil train gender --eval-only`` prints it for the shipped weights (or
-``--weights FILE``).
+mask (fixed seeds): ``unveil eval-gender`` prints it for the shipped weights (or ``--weights FILE``).
 """
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -36,8 +32,9 @@ from tqdm import tqdm
 
 from unveil.data.dataset import Augment
 from unveil.errors import UnveilError
-from unveil.train.checkpoint import load_checkpoint, save_checkpoint
-from unveil.train.schedule import scheduler
+from unveil.models.tensors import to_tensor
+from unveil.train.config import TrainConfig
+from unveil.train.engine import Task, task
 
 CACHE = Path("runs") / "cache"
 #: Faces are synthesized at this size, then resized to the training size.
@@ -48,8 +45,9 @@ EVAL_MASK_SEED = 2024
 
 
 @dataclass
-class GenderTrainConfig:
-    name: str = "gender"  # weight file name: <out>/<name>.safetensors
+class GenderTrainConfig(TrainConfig):
+    task: str = "gender"
+    name: str = "gender"
     size: int = 96
     #: occluded training samples (cached pool of distinct train faces)
     pool: int = 6000
@@ -64,18 +62,10 @@ class GenderTrainConfig:
     lr: float = 3e-3
     weight_decay: float = 0.02
     warmup: int = 50
-    seed: int = 0
     ckpt_every: int = 100
     val_every: int = 300
-    resume: bool = True
-    out: str = "runs/train/gender"
-    data: str | None = None
-    device: str = "cpu"
-    threads: int | None = None
-    #: processes that synthesize the pools (0: in this process)
-    workers: int = 2
+    workers: int = 2  # processes that synthesize the pools (0: in this process)
     cache: str = str(CACHE)
-    model: dict = field(default_factory=dict)  # GenderNetConfig overrides (stages, dropout)
 
 
 # -- pools of occluded faces ----------------------------------------------------------------------
@@ -197,12 +187,6 @@ AUGMENT = Augment(flip=0.5, max_scale=0.1, max_shift=0.05, max_rotate_deg=8.0, b
                   contrast=0.15, saturation=0.2)
 
 
-def _to_tensor(images: np.ndarray) -> torch.Tensor:
-    from unveil.models.gender import to_tensor
-
-    return to_tensor(images)
-
-
 def _batch(step: int, cfg: GenderTrainConfig, occ: dict, clean: tuple[np.ndarray, np.ndarray],
            by_class: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch ``step``: half occluded, half clean, each half with as many women as men; augmented.
@@ -216,7 +200,7 @@ def _batch(step: int, cfg: GenderTrainConfig, occ: dict, clean: tuple[np.ndarray
         pool = occ["images"] if src == "occ" else clean[0]
         imgs += [AUGMENT(pool[i], rng) for i in pick]
         labels += [g] * q
-    return _to_tensor(np.stack(imgs)), torch.tensor(labels, dtype=torch.float32)
+    return to_tensor(np.stack(imgs)), torch.tensor(labels, dtype=torch.float32)
 
 
 @torch.no_grad()
@@ -227,7 +211,7 @@ def accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, dev
     model.eval()
     logits = []
     for i in range(0, len(images), batch):
-        x = _to_tensor(images[i:i + batch]).to(device)
+        x = to_tensor(images[i:i + batch]).to(device)
         lg = model(x)
         if flip:
             lg = (lg + model(x.flip(3))) / 2
@@ -238,87 +222,57 @@ def accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, dev
             "bce": float(F.binary_cross_entropy_with_logits(lg, y)), "n": int(len(y))}
 
 
-def train_gender(cfg: GenderTrainConfig, progress: bool = True) -> dict:
-    """Train the gender classifier; returns weights path, steps, val accuracies, losses, seconds."""
-    from unveil.models.gender import GenderNet, GenderNetConfig
-    from unveil.models.weights import save_weights
+@task("gender")
+class GenderTask(Task):
+    """The gender classifier on half clean, half occluded faces, as many women as men."""
 
-    if cfg.batch < 4:
-        raise UnveilError(f"--batch must be at least 4 (two classes x clean/occluded), got {cfg.batch}")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    root = Path(cfg.cache)
-    occ = build_pool(GenderPoolSpec("train", cfg.pool, cfg.size, cfg.seed, cfg.facemask_share), cfg.data,
-                     cfg.workers, progress, root)
-    clean = clean_faces("train", cfg.size, limit=cfg.clean, data=cfg.data, progress=progress)
-    val_occ = build_pool(GenderPoolSpec("val", cfg.val, cfg.size, cfg.seed, 1.0), cfg.data, cfg.workers,
-                         progress, root)
-    val_clean = clean_faces("val", cfg.size, records_idx=val_occ["records"], data=cfg.data, progress=False)
-    by_class = {(src, g): np.flatnonzero(lab == g)
-                for src, lab in (("occ", occ["labels"]), ("clean", clean[1])) for g in (0, 1)}
-    empty = [k for k, v in by_class.items() if not len(v)]
-    if empty:
-        raise UnveilError(f"no training faces for {empty}: make the pools larger")
+    config_cls = GenderTrainConfig
 
-    mcfg = GenderNetConfig(**{**cfg.model, "size": cfg.size})
-    cl = torch.channels_last  # faster convolutions on the CPU
-    model = GenderNet(mcfg).to(cfg.device, memory_format=cl).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, ckpt = 0, out / "last.safetensors"
-    if cfg.resume and ckpt.exists():
-        step, _ = load_checkpoint(ckpt, model, opt)
-    sched = scheduler(opt, cfg.steps, cfg.warmup, step)
-    params = sum(p.numel() for p in model.parameters())
-    log = open(out / "log.jsonl", "a")
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.name}", unit="step", disable=not progress,
-               file=sys.stderr)
-    t0, losses, hits, val = time.time(), [], [], {}
+    def build(self) -> None:
+        from unveil.models.registry import build_network
 
-    def validate() -> dict:
-        return {"clean": accuracy(model, *val_clean, cfg.device),
-                "masked": accuracy(model, val_occ["images"], val_occ["labels"], cfg.device)}
+        cfg, progress = self.cfg, self.ctx.progress
+        if cfg.batch < 4:
+            raise UnveilError(f"--batch must be at least 4 (two classes x clean/occluded), got {cfg.batch}")
+        root = Path(cfg.cache)
+        self.occ = build_pool(GenderPoolSpec("train", cfg.pool, cfg.size, cfg.seed, cfg.facemask_share), cfg.data,
+                              cfg.workers, progress, root)
+        self.clean = clean_faces("train", cfg.size, limit=cfg.clean, data=cfg.data, progress=progress)
+        self.val_occ = build_pool(GenderPoolSpec("val", cfg.val, cfg.size, cfg.seed, 1.0), cfg.data, cfg.workers,
+                                  progress, root)
+        self.val_clean = clean_faces("val", cfg.size, records_idx=self.val_occ["records"], data=cfg.data,
+                                     progress=False)
+        self.by_class = {(src, g): np.flatnonzero(lab == g)
+                         for src, lab in (("occ", self.occ["labels"]), ("clean", self.clean[1])) for g in (0, 1)}
+        empty = [k for k, v in self.by_class.items() if not len(v)]
+        if empty:
+            raise UnveilError(f"no training faces for {empty}: make the pools larger")
+        self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.model = build_network("gender", {**cfg.model, "size": cfg.size}).to(self.ctx.device, memory_format=self.fmt).train()
+        self.net = self.ctx.wrap(self.model)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
+                                     weight_decay=cfg.weight_decay)
 
-    while step < cfg.steps:
-        x, y = _batch(step, cfg, occ, clean, by_class)
-        x, y = x.to(cfg.device).contiguous(memory_format=cl), y.to(cfg.device)
-        logits = model(x)
+    def step(self, step: int) -> dict[str, float]:
+        x, y = _batch(step, self.cfg, self.occ, self.clean, self.by_class)
+        x, y = x.to(self.ctx.device).contiguous(memory_format=self.fmt), y.to(self.ctx.device)
+        logits = self.net(x)
         loss = F.binary_cross_entropy_with_logits(logits, y)
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        sched.step()
-        step += 1
-        losses.append(loss.item())
-        hits.append(float(((logits > 0).float() == y).float().mean()))
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", acc=f"{np.mean(hits[-50:]):.3f}",
-                        lr=f"{sched.get_last_lr()[0]:.1e}")
-        if step % cfg.val_every == 0 or step == cfg.steps:
-            val = validate()
-            log.write(json.dumps({"step": step, "loss": float(np.mean(losses[-50:])),
-                                  "train_acc": float(np.mean(hits[-50:])),
-                                  "val_clean": val["clean"], "val_masked": val["masked"]}) + "\n")
-            log.flush()
-            bar.write(f"step {step}: loss {np.mean(losses[-50:]):.4f}  val acc clean "
-                      f"{val['clean']['acc']:.4f} masked {val['masked']['acc']:.4f}")
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            save_checkpoint(ckpt, model, opt, step, {"loss": float(np.mean(losses[-50:]))})
-    bar.close()
-    log.close()
-    if not val:  # resumed a finished run
-        val = validate()
-    elapsed = time.time() - t0
-    meta = {"network": "gender", "trained_steps": step, "batch": cfg.batch, "size": cfg.size,
-            "train_pool": {"occluded": len(occ["images"]), "clean": len(clean[0])},
-            "val": val, "params": params, "train_config": asdict(cfg),
-            "hardware": f"{torch.get_num_threads()} CPU threads" if cfg.device == "cpu" else cfg.device,
-            "seconds_this_run": round(elapsed, 1)}
-    path = save_weights(out / f"{cfg.name}.safetensors", model, mcfg, meta)
-    return {"weights": str(path), "steps": step, "val": val, "params": params, "losses": losses,
-            "seconds": round(elapsed, 1)}
+        self.opt.step()
+        return {"loss": float(loss.detach()), "acc": float(((logits > 0).float() == y).float().mean())}
+
+    def validate(self, model: torch.nn.Module, step: int) -> dict:
+        return {"clean": accuracy(model, *self.val_clean, self.ctx.device),
+                "masked": accuracy(model, self.val_occ["images"], self.val_occ["labels"], self.ctx.device)}
+
+    def val_line(self, val: dict) -> str:
+        return f"acc clean {val['clean']['acc']:.4f} masked {val['masked']['acc']:.4f}"
+
+    def meta(self) -> dict:
+        return {"network": "gender", "train_pool": {"occluded": len(self.occ["images"]),
+                                                    "clean": len(self.clean[0])}}
 
 
 # -- evaluation -----------------------------------------------------------------------------------

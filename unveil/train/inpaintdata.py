@@ -62,7 +62,7 @@ class MaskSampler:
         self.kinds, self.p = kinds, p / p.sum()
         self.occluders = None
         if "occluder" in kinds:
-            from unveil.train.segdata import PoolSpec, build_pool, load_pool
+            from unveil.occlusion.segpool import PoolSpec, build_pool, load_pool
 
             pool = load_pool(build_pool(PoolSpec("train", mix.occluder_pool, size), data,
                                         progress=progress))
@@ -137,7 +137,7 @@ class InpaintData(Dataset):
         if not self.guided:
             return img, m
         from unveil.models.lgface import grey_hole, mesh_points, render_guide
-        from unveil.models.neural import to_uint8
+        from unveil.models.tensors import to_uint8
 
         pts = self.points[i] if rng.random() >= self.guide_dropout else None
         if pts is not None and rng.random() < self.guide_occluded:

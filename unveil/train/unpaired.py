@@ -26,17 +26,17 @@ A training step (CUT, Park et al. 2020, with the seed paper's attention generato
 * optionally (``hole_gan``) D's fake terms only count patches that overlap the hole, the only
   place G can change.
 
-No L1, SSIM or perceptual loss against any ground truth is used. Everything else comes from the
-paired trainer (:mod:`unveil.train.inpaint`): the config shape and ``from_yaml``, EMA (the weights
-that ship), checkpoint/resume, warm-up + cosine schedule, progress bar, and validation through the
-evaluation harness on UTKFace *val* faces with face-mask holes (evaluation, not training).
+No L1, SSIM or perceptual loss against any ground truth is used. The config extends the paired
+one (:mod:`unveil.train.inpaint`), validation is the paired task's (the evaluation harness on
+UTKFace *val* faces with face-mask holes: evaluation, not training), and everything else - EMA
+(the weights that ship), checkpoint/resume, warm-up + cosine schedule, progress bar - is the
+engine's (:mod:`unveil.train.engine`).
 """
 from __future__ import annotations
 
 import json
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -48,11 +48,10 @@ from tqdm import tqdm
 
 from unveil.errors import UnveilError
 from unveil.train import losses as L
-from unveil.train.checkpoint import load_checkpoint, save_checkpoint
-from unveil.train.inpaint import EMA, InpaintTrainConfig, validate
+from unveil.train.engine import batches, task
+from unveil.train.inpaint import InpaintTask, InpaintTrainConfig
 from unveil.train.inpaintdata import MaskMix, MaskSampler
-from unveil.train.schedule import scheduler
-from unveil.train.segdata import CACHE
+from unveil.occlusion.segpool import CACHE
 
 REAL_FOLDERS = ("rmfd", "facemask_detection")
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -66,9 +65,11 @@ class RealPoolSpec:
     crop: int = 256  # the pipeline's working size: held-out crops are kept at this size
     holdout: int = 100  # photos kept aside for evaluation (drawn at random, seeded)
     seed: int = 0
+    limit: int | None = None  # only the first N photos (a quick run)
 
     def path(self, root: Path = CACHE) -> Path:
-        return Path(root) / f"real-masked-{self.size}-c{self.crop}-h{self.holdout}-s{self.seed}.npz"
+        n = f"-n{self.limit}" if self.limit else ""
+        return Path(root) / f"real-masked-{self.size}-c{self.crop}-h{self.holdout}-s{self.seed}{n}.npz"
 
 
 def real_photos(data=None) -> list[Path]:
@@ -104,7 +105,7 @@ def build_real_pool(spec: RealPoolSpec = RealPoolSpec(), data=None, progress: bo
     path = spec.path(root)
     if path.exists():
         return path
-    photos = real_photos(data)
+    photos = real_photos(data)[:spec.limit]
     held = holdout_split(len(photos), spec.holdout, spec.seed)
     rest = Restorer(segmenter="soclnet", inpainter="telea",
                     options=RestoreOptions(work_size=spec.crop, faces="largest"))
@@ -187,6 +188,7 @@ class UnpairedTrainConfig(InpaintTrainConfig):
     """The paired trainer's config with unpaired losses; ``batch`` A photos, ``batch_b`` B faces
     with holes (identity term) and ``batch`` clean B faces (D's reals) per step."""
 
+    task: str = "unpaired"
     network: str = "cutface"
     loss: UnpairedLoss = field(default_factory=UnpairedLoss)
     masks: MaskMix = field(default_factory=lambda: MaskMix(weights={"freeform": 0.5, "box": 0.5}))
@@ -198,28 +200,16 @@ class UnpairedTrainConfig(InpaintTrainConfig):
     betas: tuple[float, float] = (0.5, 0.999)
     warmup: int = 100
     holdout: int = 100
+    real_limit: int | None = None  # use only the first N real masked photos (a quick run)
     val_masks: str = "facemask"
     val_faces: int = 32
 
     def __post_init__(self):
-        if isinstance(self.loss, dict):
-            self.loss = UnpairedLoss(**self.loss)
+        super().__post_init__()
         if self.loss.gan_mode not in ("lsgan", "hinge"):
             raise UnveilError(f"gan_mode must be lsgan or hinge, got '{self.loss.gan_mode}'")
         if self.loss.nce_key not in ("photo", "input", "fill"):
             raise UnveilError(f"nce_key must be photo, input or fill, got '{self.loss.nce_key}'")
-        super().__post_init__()
-
-
-def config_from_cli(config: Path | None, overrides: dict, sets: list[str]) -> UnpairedTrainConfig:
-    """The config of ``unveil train cutface``: YAML (default the shipped cutface.yaml), the
-    command's options, then ``--set KEY=VALUE`` items (``loss.nce=2``)."""
-    from unveil.train.inpaint import apply_sets
-
-    over = apply_sets({k: v for k, v in overrides.items() if v is not None}, sets)
-    if config is not None and not Path(config).exists():
-        raise UnveilError(f"{config}: no such config file")
-    return UnpairedTrainConfig.from_yaml(config, network=None if config else "cutface", **over)
 
 
 # --- the adversarial pieces -------------------------------------------------------------------
@@ -353,88 +343,54 @@ class RealPoolData:
         return m[:, ::-1] if rng.random() < 0.5 else m
 
 
-def train_unpaired(cfg: UnpairedTrainConfig, progress: bool = True) -> dict:
-    from unveil.data.dataset import FaceDataset
-    from unveil.models.neural import build_network, make_config
-    from unveil.models.weights import save_weights
+@task("unpaired")
+class UnpairedTask(InpaintTask):
+    """CUT-style unpaired training: G, its PatchNCE head and D in :class:`UnpairedStep`; the
+    validation and the shipped config are the paired task's."""
 
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    dev = torch.device(cfg.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UnveilError("--device cuda asked for, but no CUDA device is available")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    pool = load_real_pool(RealPoolSpec(cfg.size, holdout=cfg.holdout, seed=0), cfg.data, progress)
-    domain_a = RealPoolData(pool, cfg.size)
-    holes = MaskSampler(cfg.masks, cfg.size, cfg.data, progress)
-    faces = FaceDataset("utkface", "train", cfg.size, augment=True, data=cfg.data, limit=cfg.train_limit)
-    mcfg = make_config(cfg.network, cfg.model)
-    net = build_network(cfg.network, cfg.model).to(dev).train()
-    if not hasattr(net, "encode_features"):
-        raise UnveilError(f"network '{cfg.network}' has no encode_features(): PatchNCE cannot tap it")
-    ema = EMA(net, cfg.ema)
-    st = UnpairedStep(net, cfg)
-    others = {"ema": ema.model, "head": st.head, "disc": st.disc, "opt_d": st.opt_d}
-    step, ckpt = 0, out / "last.safetensors"
-    if cfg.resume and ckpt.exists():
-        step, _ = load_checkpoint(ckpt, net, st.opt, others)
-        rng = np.random.default_rng((cfg.seed, step))
-    sched = scheduler(st.opt, cfg.steps, cfg.warmup, step)
-    gen = torch.Generator().manual_seed(cfg.seed + step)
-    nb = cfg.batch + cfg.batch_b
-    loader = DataLoader(faces, batch_size=nb, shuffle=True, drop_last=True, num_workers=cfg.workers,
-                        generator=gen, persistent_workers=cfg.workers > 0)
-    params = sum(p.numel() for p in net.parameters())
-    log = open(out / "log.jsonl", "a")
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.name} (unpaired)", unit="step",
-               disable=not progress, file=sys.stderr)
-    t0, hist, val, first = time.time(), [], {}, None
-    while step < cfg.steps:
-        for batch in loader:
-            yb_all = batch["image"].to(dev) * 2 - 1
-            yb, xb = yb_all[: cfg.batch], yb_all[cfg.batch:]
-            mb = None
-            if cfg.batch_b:
-                mb = np.stack([domain_a.hole(rng) if rng.random() < cfg.real_masks else holes(rng)
-                               for _ in range(cfg.batch_b)])
-                mb = torch.from_numpy(mb.astype(np.float32))[:, None].to(dev)
-            xa, ma = domain_a.batch(cfg.batch, rng)
-            parts = st(xa.to(dev), ma.to(dev), yb, xb if cfg.batch_b else None, mb)
-            sched.step()
-            step += 1
-            ema.update(net, step)
-            hist.append(parts)
-            first = first or parts
-            bar.update(1)
-            recent = {k: float(np.mean([h[k] for h in hist[-50:]])) for k in parts}
-            bar.set_postfix(**{k: f"{v:.3f}" for k, v in recent.items()})
-            if step % 10 == 0 or step == cfg.steps:
-                log.write(json.dumps({"step": step, **{k: float(np.mean([h[k] for h in hist[-10:]]))
-                                                       for k in parts}}) + "\n")
-            if cfg.val_every and (step % cfg.val_every == 0 or step == cfg.steps):
-                val = validate(ema.model, cfg, step)
-                log.write(json.dumps({"step": step, **{f"val_{k}": v for k, v in val.items()}}) + "\n")
-                bar.write(f"step {step}: g {recent['g']:.3f} d {recent['d']:.3f}  val PSNR {val['psnr']:.2f}"
-                          f" SSIM {val['ssim']:.4f} (EMA, {cfg.val_faces} val faces, {cfg.val_masks})")
-            log.flush()
-            if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                save_checkpoint(ckpt, net, st.opt, step, {"g": recent["g"]}, others)
-            if step >= cfg.steps:
-                break
-    bar.close()
-    log.close()
-    elapsed = time.time() - t0
-    meta = {"trained_steps": step, "batch": cfg.batch, "batch_b": cfg.batch_b, "size": cfg.size, "val": val,
-            "params": params, "train_config": asdict(cfg), "network": cfg.network, "unpaired": True,
-            "real_pool": pool["counts"],
-            "hardware": (f"{torch.get_num_threads()} CPU threads" if dev.type == "cpu"
-                         else torch.cuda.get_device_name(dev)),
-            "seconds_this_run": round(elapsed, 1)}
-    path = save_weights(out / f"{cfg.name}.safetensors", ema.model, mcfg, meta)
-    last = {k: float(np.mean([h[k] for h in hist[-50:]])) for k in hist[-1]} if hist else {}
-    return {"weights": str(path), "steps": step, "val": val, "params": params, "seconds": round(elapsed, 1),
-            "first": first, "last": last}
+    config_cls = UnpairedTrainConfig
+
+    def build(self) -> None:
+        from unveil.data.dataset import FaceDataset
+        from unveil.models.registry import build_network
+
+        cfg, dev, progress = self.cfg, self.ctx.device, self.ctx.progress
+        self.pool = load_real_pool(RealPoolSpec(cfg.size, holdout=cfg.holdout, seed=0, limit=cfg.real_limit),
+                                   cfg.data, progress)
+        self.domain_a = RealPoolData(self.pool, cfg.size)
+        self.holes = MaskSampler(cfg.masks, cfg.size, cfg.data, progress)
+        self.faces = FaceDataset("utkface", "train", cfg.size, augment=True, data=cfg.data, limit=cfg.train_limit)
+        self.model = build_network(cfg.network, cfg.model).to(dev).train()
+        if not hasattr(self.model, "encode_features"):
+            raise UnveilError(f"network '{cfg.network}' has no encode_features(): PatchNCE cannot tap it")
+        self.st = UnpairedStep(self.model, cfg)
+        self.opt = self.st.opt
+        self.state = {"head": self.st.head, "disc": self.st.disc, "opt_d": self.st.opt_d}
+
+    def start(self, step: int) -> None:
+        cfg = self.cfg
+        self.rng = np.random.default_rng((cfg.seed, step) if step else cfg.seed)
+        gen = torch.Generator().manual_seed(cfg.seed + step)
+        self.batches = batches(DataLoader(self.ctx.shard(self.faces), batch_size=cfg.batch + cfg.batch_b,
+                                          shuffle=True, drop_last=True, num_workers=cfg.workers, generator=gen,
+                                          persistent_workers=cfg.workers > 0))
+
+    def step(self, step: int) -> dict[str, float]:
+        cfg, dev, rng = self.cfg, self.ctx.device, self.rng
+        yb_all = next(self.batches)["image"].to(dev) * 2 - 1
+        yb, xb = yb_all[: cfg.batch], yb_all[cfg.batch:]
+        mb = None
+        if cfg.batch_b:
+            mb = np.stack([self.domain_a.hole(rng) if rng.random() < cfg.real_masks else self.holes(rng)
+                           for _ in range(cfg.batch_b)])
+            mb = torch.from_numpy(mb.astype(np.float32))[:, None].to(dev)
+        xa, ma = self.domain_a.batch(cfg.batch, rng)
+        parts = self.st(xa.to(dev), ma.to(dev), yb, xb if cfg.batch_b else None, mb)
+        return {"loss": parts["g"], **parts}
+
+    def meta(self) -> dict:
+        return {**super().meta(), "unpaired": True, "batch_b": self.cfg.batch_b,
+                "real_pool": self.pool["counts"]}
 
 
 # --- evaluation on held-out real photos -------------------------------------------------------
@@ -448,7 +404,7 @@ def _overlay(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def face_found(image: np.ndarray) -> dict:
     """Whether the MediaPipe front end finds a face with a complete face mesh, and whether dlib's
     HOG detector finds a face, on an aligned crop."""
-    from unveil.eval.identity import get_embedder
+    from unveil.face.identity import get_embedder
     from unveil.face import get_detector
 
     faces = get_detector().detect(image)
@@ -463,7 +419,7 @@ def evaluate_real(model="cutface", compare: tuple[str, ...] = ("telea", "ifacene
     output; ``sheet`` rows) and ``real.json`` with, per model, the share of restored crops on which
     the face mesh and dlib's HOG detector find a face, next to the share on the masked inputs."""
     from unveil import models
-    from unveil.eval.report import image_grid
+    from unveil.viz import image_grid
     from unveil.io import write_image, write_json
 
     pool = load_real_pool(RealPoolSpec(), data, progress)

@@ -1,0 +1,39 @@
+"""The shipped models measure what they measured before the training-engine refactor (commit
+e587744): the same PSNR / SSIM on 16 UTKFace test faces with NVIDIA holes at 256 px, the same
+occluder area found by SOCLNET on those clean faces, the same gender probabilities. The refactor
+moved code (registry, tensors, ONNX backend, engine); it must not move a number."""
+import numpy as np
+import pytest
+
+BEFORE = {
+    "ifacenet": {"psnr": 31.470817, "ssim": 0.932862, "psnr_hole": 24.920894},
+    "in2": {"psnr": 29.756636, "ssim": 0.923795, "psnr_hole": 23.206713},
+    "lgface": {"psnr": 29.832418, "ssim": 0.918028, "psnr_hole": 23.282495},
+    "cutface": {"psnr": 25.650921, "ssim": 0.878344, "psnr_hole": 19.100998},
+}
+SOCLNET_AREA = 0.0093095
+GENDER_P = [0.54448, 0.50157, 0.72528, 0.83348, 0.99364, 0.99617, 0.89369, 0.99359, 0.83889, 0.23017,
+            0.48715, 0.96606, 0.97445, 0.26084, 0.52562, 0.04252]
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE))
+def test_inpainters_score_as_before(name, data_root, tmp_path):
+    from unveil.eval.harness import EvalConfig, run_eval
+
+    r = run_eval(EvalConfig(model=name, faces="utkface", split="test", masks="nvidia", size=256, limit=16,
+                            lpips=False, identity=False, grid=0, data=str(data_root), out=str(tmp_path)),
+                 progress=False)
+    s = r["summary"]["all"]
+    assert s["n"] == 16
+    for k, v in BEFORE[name].items():
+        assert s[k] == pytest.approx(v, abs=0.01 if k != "ssim" else 1e-4), (k, s[k], v)
+
+
+def test_segmenter_and_classifier_answer_as_before(data_root):
+    from unveil import models
+    from unveil.data import face_records, load_face
+
+    faces = np.stack([load_face(r, 256) for r in face_records("utkface", "test", data_root)[:16]])
+    seg = models.load_segmenter("soclnet")
+    assert float(np.mean([seg.segment(f).mean() for f in faces])) == pytest.approx(SOCLNET_AREA, abs=2e-4)
+    assert np.allclose(models.load("gender").predict(faces), GENDER_P, atol=2e-3)
