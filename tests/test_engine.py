@@ -39,6 +39,12 @@ def test_overrides_and_sets_merge_at_any_depth():
         load_config("ifacenet", sets=["loss.nce=2"])  # a CUTFACE loss is not an inpainting loss
     with pytest.raises(UnveilError, match="KEY=VALUE"):
         parse_sets(["steps"])
+    # YAML 1.1 reads 4e-4 as a string; the field's type decides
+    assert load_config("ifacenet", sets=["d_lr=4e-4", "warmup=5.0"]).d_lr == 4e-4
+    with pytest.raises(UnveilError, match="steps: expected a number"):
+        load_config("ifacenet", sets=["steps=many"])
+    with pytest.raises(UnveilError, match="resume: expected bool"):
+        load_config("ifacenet", sets=["resume=maybe"])
 
 
 def test_a_config_without_a_known_task_is_refused(tmp_path):

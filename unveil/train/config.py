@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,11 +70,32 @@ def build_config(cls: type, raw: dict, where: str = ""):
     return cls(**{k: _coerce(hints[k], v, f"{where}: {k}" if where else k) for k, v in raw.items()})
 
 
+def _scalar(t):
+    """int, float, bool or str for a field of that type (or of that type or None), else None."""
+    args = [a for a in typing.get_args(t) if a is not type(None)] if typing.get_origin(t) in (
+        typing.Union, types.UnionType) else [t]
+    return args[0] if len(args) == 1 and args[0] in (int, float, bool, str) else None
+
+
 def _coerce(t, v, where: str):
+    """``v`` as the field's type: a nested config from a mapping, a tuple from a list, a number
+    from a string YAML did not read as one (``4e-4``: YAML 1.1 wants ``4.0e-4``)."""
     if dataclasses.is_dataclass(t) and isinstance(v, dict):
         return build_config(t, v, where)
     if typing.get_origin(t) is tuple and isinstance(v, list):
         return tuple(v)
+    kind = _scalar(t)
+    if kind in (int, float) and isinstance(v, str):
+        try:
+            return kind(v)
+        except ValueError:
+            raise UnveilError(f"{where}: expected a number, got {v!r}") from None
+    if kind is float and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    if kind is int and isinstance(v, float) and v.is_integer():
+        return int(v)
+    if kind is not None and v is not None and not isinstance(v, kind):
+        raise UnveilError(f"{where}: expected {kind.__name__}, got {v!r}")
     return v
 
 
