@@ -66,3 +66,47 @@ def test_segmentation_scores_hand_computed():
     assert s["f1"] == pytest.approx(4 / 7)
     assert seg_scores(seg_counts(truth, truth))["iou"] == 1.0
     assert seg_scores(seg_counts(np.zeros_like(truth), np.zeros_like(truth)))["iou"] == 1.0
+
+
+def test_detail_ratio_is_the_laplacian_variance_ratio_inside_the_hole():
+    """A checkerboard of amplitude a has a 4-neighbour Laplacian of +-8a everywhere inside, so its
+    variance is 64 a^2: an output at half the truth's amplitude has detail ratio exactly 0.25, a
+    flat fill 0, and the truth itself 1."""
+    from unveil.eval.metrics import detail_ratio, hole_box
+
+    yy, xx = np.mgrid[:16, :16]
+    sign = np.where((yy + xx) % 2 == 0, 1.0, -1.0)
+    truth, half, flat = 0.5 + 0.1 * sign, 0.5 + 0.05 * sign, np.full((16, 16), 0.5)
+    hole = np.zeros((16, 16), bool)
+    hole[4:12, 4:12] = True
+    assert detail_ratio(half, truth, hole) == pytest.approx(0.25)
+    assert detail_ratio(flat, truth, hole) == 0.0
+    assert detail_ratio(truth, truth, hole) == pytest.approx(1.0)
+    assert np.isnan(detail_ratio(half, flat, hole))  # a flat truth has no detail to compare with
+    ys, xs = hole_box(hole, min_side=10)
+    assert (ys.start, ys.stop, xs.start, xs.stop) == (3, 13, 3, 13)
+    top = np.zeros((16, 16), bool)
+    top[0:2, 4:12] = True
+    ys, xs = hole_box(top, min_side=6)  # grown to 6 rows, inside the image
+    assert (ys.start, ys.stop, xs.start, xs.stop) == (0, 6, 4, 12)
+
+
+def test_the_harness_reports_realism(tmp_path, data_root):
+    from unveil.eval.harness import EvalConfig, run_eval
+
+    r = run_eval(EvalConfig(model="telea", masks="facemask", size=128, limit=6, lpips=False, identity=False,
+                            data=str(data_root), out=str(tmp_path)), progress=False)
+    s = r["summary"]["all"]
+    assert 0 < s["detail"] < 1.5 and 0 < s["lpips_vgg_box"] < 1 and 0 <= s["face_found"] <= 1
+    assert r["fd_alexnet_hole"] is not None and r["fd_alexnet_hole"] >= 0
+    assert "LPIPS-VGG box" in r["table"] and "detail" in r["table"]
+
+
+def test_bench_prints_realism_rows_and_dashes_for_old_rows():
+    from unveil.eval.bench import _realism_table
+
+    lines = _realism_table("face-mask holes", {
+        "new": {"detail": 0.5, "lpips_vgg_box": 0.3, "face_found": 0.9, "fd_alexnet_hole": 12.0},
+        "old": {"psnr": 20.0}})
+    assert "| new | 0.500 | 0.3000 | 0.900 | 12.00 |" in lines and "| old | – | – | – | – |" in lines
+    assert _realism_table("face-mask holes", {"old": {"psnr": 20.0}}) == []

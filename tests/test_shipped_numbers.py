@@ -21,7 +21,8 @@ def test_inpainters_score_as_before(name, data_root, tmp_path):
     from unveil.eval.harness import EvalConfig, run_eval
 
     r = run_eval(EvalConfig(model=name, faces="utkface", split="test", masks="nvidia", size=256, limit=16,
-                            lpips=False, identity=False, grid=0, data=str(data_root), out=str(tmp_path)),
+                            lpips=False, identity=False, realism=False, grid=0, data=str(data_root),
+                            out=str(tmp_path)),
                  progress=False)
     s = r["summary"]["all"]
     assert s["n"] == 16

@@ -159,6 +159,8 @@ def eval_cmd(
     lpips: bool = typer.Option(True, "--lpips/--no-lpips", help="LPIPS (AlexNet) and FD-AlexNet."),
     identity: bool = typer.Option(True, "--identity/--no-identity", help="dlib identity distance."),
     gender: bool = typer.Option(False, "--gender", help="Gender consistency (classifier on output vs truth)."),
+    realism: bool = typer.Option(True, "--realism/--no-realism", help="Detail ratio, LPIPS-VGG on the hole's "
+                                 "box, dlib face found, FD on hole boxes."),
     grid: int = typer.Option(8, "--grid", help="Rows in grid.png (input, mask, output, truth)."),
     seed: int = typer.Option(0, "--seed", help="Seed of procedural masks."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval/NAME)."),
@@ -169,7 +171,7 @@ def eval_cmd(
 
     cfg = EvalConfig(model=model, faces=faces, split=split, masks=masks, size=size, shape=shape,
                      limit=limit or None, seed=seed, lpips=lpips, identity=identity, gender=gender,
-                     grid=grid,
+                     realism=realism, grid=grid,
                      data=str(data) if data else None, out=str(out) if out else None)
     r = run_eval(cfg)
     typer.echo(r["table"])

@@ -216,6 +216,8 @@ def _markdown(results: dict) -> str:
                         "–" if q[m][b]["psnr_hole"] is None or q["telea"][b]["psnr_hole"] is None
                         else f"{q[m][b]['psnr_hole'] - q['telea'][b]['psnr_hole']:+.2f}" for b in bins) + " |")
         lines += ["", "\\* Frechet distance on AlexNet conv5 features, not Inception FID."]
+        lines += _realism_table("NVIDIA holes, mean over the 10-60 % bins",
+                                {m: {**r[MID_LABEL], "fd_alexnet_hole": r.get("fd_alexnet_hole")} for m, r in q.items()})
     fm = results.get("facemask") or {}
     if fm:
         n = next(iter(fm.values()))["n"]
@@ -228,6 +230,7 @@ def _markdown(results: dict) -> str:
             lines.append(f"| {m} | {f(s_['psnr'], 2)} | {f(s_['ssim'], 4)} | {f(s_['psnr_hole'], 2)} | "
                          f"{f(s_['ssim_hole'], 4)} | {f(s_['lpips'], 4)} | {f(s_.get('identity'), 3)} | "
                          f"{f(s_.get('gender'), 3)} | {f(s_.get('ms'), 0)} |")
+        lines += _realism_table("face-mask holes", fm)
     pp = results.get("pipeline") or {}
     if pp:
         sizes_ = list(next(iter(pp.values())))
@@ -265,6 +268,22 @@ def _markdown(results: dict) -> str:
         lines += ["", "\\* share of 200 clean UTKFace test faces (no occluder) that the pipeline would touch "
                   "(its own decision: at least 2 % of the face at probability 0.7 or more)."]
     return "\n".join(lines) + "\n"
+
+
+def _realism_table(what: str, rows: dict[str, dict]) -> list[str]:
+    """Markdown lines of the realism columns (rows measured before they existed show dashes)."""
+    if not any(r.get("detail") is not None for r in rows.values()):
+        return []
+    f = lambda v, p: "–" if v is None else f"{v:.{p}f}"  # noqa: E731
+    lines = ["", f"**Realism** on the {what}: *detail* is the variance of the Laplacian inside the hole, "
+             "output over truth (1 = the truth's texture, 0 = a flat patch); *LPIPS-VGG box* on the hole's "
+             "bounding box; *face found*: share of outputs where dlib's detector finds a face; *FD hole*: "
+             "AlexNet Frechet distance on the hole's boxes (96 px; not Inception FID):", "",
+             "| model | detail | LPIPS-VGG box | face found | FD hole |", "|---|---|---|---|---|"]
+    for m, s in rows.items():
+        lines.append(f"| {m} | {f(s.get('detail'), 3)} | {f(s.get('lpips_vgg_box'), 4)} | "
+                     f"{f(s.get('face_found'), 3)} | {f(s.get('fd_alexnet_hole'), 2)} |")
+    return lines
 
 
 def _update_doc(md: str, doc: Path) -> bool:
@@ -305,14 +324,15 @@ def run_bench(cfg: BenchConfig) -> str:
         for n in names:
             r = run_eval(EvalConfig(model=n, masks="nvidia", size=cfg.quality_size, limit=cfg.limit,
                                     identity=cfg.identity, data=cfg.data, out=str(out / f"eval-{n}")))
-            results["quality"][n] = {**r["summary"], "fd_alexnet": r["fd_alexnet"]}
+            results["quality"][n] = {**r["summary"], "fd_alexnet": r["fd_alexnet"],
+                                     "fd_alexnet_hole": r["fd_alexnet_hole"]}
     if cfg.runs("facemask"):
         results["facemask"] = {}
         for n in names:
             r = run_eval(EvalConfig(model=n, masks="facemask", size=cfg.quality_size, limit=cfg.facemask_limit,
                                     identity=cfg.identity, gender=True, data=cfg.data,
                                     out=str(out / f"eval-{n}-facemask")))
-            results["facemask"][n] = r["summary"]["all"]
+            results["facemask"][n] = {**r["summary"]["all"], "fd_alexnet_hole": r["fd_alexnet_hole"]}
     if cfg.runs("shapes"):
         results["shapes"] = {}
         for shape in cfg.shapes:

@@ -4,6 +4,10 @@ For a model, a face source and a mask source, every face is cropped (aligned) at
 blanked, inpainted, and scored against the truth: PSNR/SSIM/L1 on the whole image and inside the
 hole, LPIPS (AlexNet), and the dlib identity distance; per hole-ratio bin, as the mean over the
 10-60 % bins, and overall; plus a Frechet distance on AlexNet features (``fd_alexnet``, not FID).
+Realism (``realism``): the detail ratio inside the hole (output over truth, see
+:mod:`unveil.eval.metrics`), LPIPS-VGG on the hole's box, whether dlib's detector finds a face on
+the output (``face_found``), and the AlexNet Frechet distance on the hole's boxes
+(``fd_alexnet_hole``, 96 px crops).
 Writes ``metrics.json``, ``table.md`` and ``grid.png`` (input, mask, output, truth).
 """
 from __future__ import annotations
@@ -19,7 +23,7 @@ from tqdm import tqdm
 
 from unveil.version import __version__
 from unveil.data import face_records, load_face
-from unveil.data.faces import load_face_shaped
+from unveil.data.faces import load_face_shaped, resize
 from unveil.errors import UnveilError
 from unveil.eval import metrics as M
 from unveil.eval.report import metrics_table
@@ -29,7 +33,8 @@ from unveil.masks import BINS, bin_of, hole_ratio, mask_source
 from unveil.models import load as load_model
 
 PER_IMAGE_KEYS = ("psnr", "ssim", "l1", "psnr_hole", "ssim_hole", "l1_hole", "lpips", "identity", "gender",
-                  "ms")
+                  "detail", "lpips_vgg_box", "face_found", "ms")
+BOX_SIDE = 96  # hole boxes are resized to this for the Frechet distance
 MID_BINS = ("10-20", "20-30", "30-40", "40-50", "50-60")
 MID_LABEL = "10-60 (mean of bins)"
 
@@ -45,6 +50,8 @@ class EvalConfig:
     seed: int = 0
     lpips: bool = True
     identity: bool = True
+    #: realism: detail ratio (always cheap), LPIPS-VGG on the hole's box, dlib face found, FD on boxes
+    realism: bool = True
     #: gender consistency: 1 when the gender classifier gives the output the truth's label, else 0
     gender: bool = False
     grid: int = 8
@@ -138,13 +145,19 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
     if cfg.identity:
         from unveil.face.identity import get_embedder
         embedder = get_embedder()
+    vgg = None
+    if cfg.realism:
+        from unveil.eval.lpips import get_lpips
+        from unveil.face.identity import get_embedder
+        vgg, finder = get_lpips("vgg"), get_embedder()
+        lp_alex = get_lpips("alex")
     clf = None
     if cfg.gender:
         from unveil.models.gender import load_gender_classifier
         clf = load_gender_classifier()
 
     out_dir = cfg.out_dir()
-    per_image, grid_rows, feats_out, feats_true = [], [], [], []
+    per_image, grid_rows, feats_out, feats_true, box_out, box_true = [], [], [], [], [], []
     bar = tqdm(total=len(records), desc=f"eval {cfg.model}", unit="img", disable=not progress,
                file=sys.stderr)
     for start in range(0, len(records), cfg.batch):
@@ -179,7 +192,14 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
             }
             if mask.any():
                 row.update(psnr_hole=M.psnr(out, truth, mask), ssim_hole=M.ssim(out, truth, mask),
-                           l1_hole=M.l1(out, truth, mask))
+                           l1_hole=M.l1(out, truth, mask), detail=M.detail_ratio(out, truth, mask))
+                if vgg is not None:
+                    ys, xs = M.hole_box(mask)
+                    row["lpips_vgg_box"] = float(vgg.distance(out[ys, xs], truth[ys, xs])[0])
+                    box_out.append(resize(out[ys, xs], BOX_SIDE))
+                    box_true.append(resize(truth[ys, xs], BOX_SIDE))
+            if vgg is not None:
+                row["face_found"] = float(finder.detect(out) is not None)
             if embedder is not None:
                 row["identity"], row["identity_detected"] = embedder.identity_distance(out, truth)
             per_image.append(row)
@@ -193,6 +213,11 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
     if feats_out:
         from unveil.eval.lpips import frechet_distance
         fd = frechet_distance(np.concatenate(feats_out), np.concatenate(feats_true))
+    fd_hole = None
+    if len(box_out) > 1:
+        from unveil.eval.lpips import frechet_distance
+        fd_hole = frechet_distance(lp_alex.pooled_features(np.stack(box_out)),
+                                   lp_alex.pooled_features(np.stack(box_true)))
     detected = [r["identity_detected"] for r in per_image if r["identity_detected"] is not None]
     result = {
         "command": command_line(),
@@ -200,6 +225,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
         "model": cfg.model,
         "summary": summary,
         "fd_alexnet": fd,
+        "fd_alexnet_hole": fd_hole,
         "fd_alexnet_note": "Frechet distance on AlexNet conv5 pooled features (ImageNet weights); "
                            "NOT Inception FID, not comparable with published FID numbers",
         "identity_face_found": (float(np.mean(detected)) if detected else None),
@@ -212,6 +238,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
     header = (f"**{cfg.model}** on {cfg.faces}{'/' + cfg.split if cfg.faces == 'utkface' else ''}, "
               f"masks `{cfg.masks}`, {cfg.shape or cfg.size} px, {len(per_image)} faces"
               + (f"; FD-AlexNet (not FID) {fd:.2f}" if fd is not None and np.isfinite(fd) else "")
+              + (f", on the hole's boxes {fd_hole:.2f}" if fd_hole is not None and np.isfinite(fd_hole) else "")
               + "\n\n")
     write_json(out_dir / "metrics.json", result)
     write_text(out_dir / "table.md", header + table)

@@ -8,12 +8,17 @@ Conventions (the usual ones in face inpainting papers, stated so numbers can be 
   RGB channel and averaged, borders of 5 px left out, as skimage's ``structural_similarity`` with
   ``gaussian_weights=True, use_sample_covariance=False``; inside a hole it is the mean of the SSIM
   map over hole pixels;
-- L1 is the mean absolute error on the [0, 1] scale.
+- L1 is the mean absolute error on the [0, 1] scale;
+- detail ratio (realism): the variance of the Laplacian of the grey image (ITU-R 601 weights, 4-
+  neighbour Laplacian) over the hole's pixels shrunk by 1 px (so the hole's own edge does not count),
+  output over truth: 1 matches the truth's texture, near 0 is a smooth patch;
+- the hole's box (for LPIPS-VGG on it) is the bounding box of the hole, grown to at least 32 px a
+  side inside the image.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import binary_erosion, gaussian_filter, laplace
 
 PSNR_CAP = 100.0
 _SIGMA, _TRUNCATE, _PAD = 1.5, 3.5, 5  # window radius int(3.5 * 1.5 + 0.5) = 5 -> 11x11
@@ -82,6 +87,43 @@ def ssim(a, b, mask=None) -> float:
     inner[_PAD:-_PAD, _PAD:-_PAD] = True
     sel = inner if mask is None else (mask & inner if (mask & inner).any() else mask)
     return float(m[sel].mean())
+
+
+def _grey(img) -> np.ndarray:
+    a = as_float(img)
+    return a @ np.array([0.299, 0.587, 0.114]) if a.ndim == 3 else a
+
+
+def laplacian_variance(img, mask=None) -> float:
+    """Variance of the grey image's Laplacian over ``mask`` (shrunk by 1 px when that leaves any
+    pixel), or over the whole image."""
+    lap = laplace(_grey(img), mode="reflect")
+    if mask is None:
+        return float(lap.var())
+    mask = np.asarray(mask, bool)
+    inner = binary_erosion(mask)
+    return float(lap[inner if inner.any() else mask].var())
+
+
+def detail_ratio(out, truth, mask) -> float:
+    """Detail of ``out`` inside the hole relative to the truth's (nan when the truth is flat)."""
+    _check(out, truth, mask)
+    t = laplacian_variance(truth, mask)
+    return float(laplacian_variance(out, mask) / t) if t > 1e-12 else float("nan")
+
+
+def hole_box(mask, min_side: int = 32) -> tuple[slice, slice]:
+    """(rows, cols) slices of the hole's bounding box, grown to ``min_side`` inside the image."""
+    mask = np.asarray(mask, bool)
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        raise ValueError("mask selects no pixel")
+    out = []
+    for lo, hi, n in ((ys.min(), ys.max() + 1, mask.shape[0]), (xs.min(), xs.max() + 1, mask.shape[1])):
+        side = int(min(max(hi - lo, min_side), n))
+        lo = int(min(max(0, (lo + hi - side) // 2), n - side))
+        out.append(slice(lo, lo + side))
+    return out[0], out[1]
 
 
 def seg_counts(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:

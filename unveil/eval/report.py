@@ -13,6 +13,9 @@ COLUMNS = [
     ("l1_hole", "L1 hole", "{:.4f}"),
     ("lpips", "LPIPS", "{:.4f}"),
     ("identity", "ID dist", "{:.3f}"),
+    ("detail", "detail", "{:.2f}"),
+    ("lpips_vgg_box", "LPIPS-VGG box", "{:.4f}"),
+    ("face_found", "face found", "{:.2f}"),
     ("ms", "ms/img", "{:.1f}"),
     ("gender", "gender agree", "{:.3f}"),
 ]

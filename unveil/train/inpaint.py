@@ -101,7 +101,7 @@ def validate(model: torch.nn.Module, cfg: InpaintTrainConfig, step: int, progres
 
     inp = runs(cfg.network).factory.from_module(model, cfg.size, name=cfg.name)
     ecfg = EvalConfig(model=cfg.name, faces="utkface", split="val", masks=cfg.val_masks, size=cfg.size,
-                      limit=cfg.val_faces, lpips=False, identity=False, grid=6, data=cfg.data,
+                      limit=cfg.val_faces, lpips=False, identity=False, realism=False, grid=6, data=cfg.data,
                       out=str(Path(cfg.out) / "val" / f"step-{step}"))
     r = run_eval(ecfg, progress=progress, model=inp)
     s = r["summary"].get(MID_LABEL) or r["summary"]["all"]
