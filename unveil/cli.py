@@ -341,6 +341,20 @@ def export_cmd(
         typer.echo(line)
 
 
+@app.command("gallery")
+def gallery_cmd(
+    out: Path = typer.Option(Path("docs/gallery"), "--out", "-o", help="Folder of the images; the page is OUT.md."),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated inpainters (default: the seed "
+                                         "models and two baselines)."),
+) -> None:
+    """Before/after page: the astronaut wearing drawn occluders, every seed model side by side."""
+    from unveil.eval.gallery import MODELS, run_gallery
+
+    names = tuple(m.strip() for m in models.split(",")) if models else MODELS
+    for line in run_gallery(out, names):
+        typer.echo(line)
+
+
 @app.command("demo")
 def demo_cmd(
     out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),

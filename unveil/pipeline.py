@@ -458,9 +458,10 @@ def tint(crop: np.ndarray, hole: np.ndarray, color=(255, 40, 40), alpha: float =
 
 
 def compare(photo, output: str | os.PathLike, models: list[str] | None = None, segmenter: str = "soclnet",
-            mask=None, faces="all", size: int = 256) -> list[str]:
-    """Write one grid (input crop, mask, every inpainter's result; one row per restored face) and
-    return the lines to print (per-model time)."""
+            mask=None, faces="all", size: int = 256, truth=None) -> list[str]:
+    """Write one grid (input crop, mask, every inpainter's result; one row per restored face; with
+    ``truth``, the same photo without the occluder, its crop last) and return the lines to print
+    (per-model time)."""
     from unveil import models as registry
     from unveil.viz import image_grid
     from unveil.io import write_image
@@ -488,8 +489,14 @@ def compare(photo, output: str | os.PathLike, models: list[str] | None = None, s
 
     rows = [[cell(c.aligned.crop), cell(tint(c.aligned.crop, c.hole))] + [cell(outputs[n][k]) for n in names]
             for k, c in enumerate(crops)]
+    if truth is not None:
+        clean = as_rgb(truth)
+        for row, c in zip(rows, crops):
+            s = c.aligned.size
+            row.append(cell(cv2.warpAffine(clean, c.aligned.matrix, (s, s), flags=cv2.INTER_AREA,
+                                           borderMode=cv2.BORDER_REFLECT101)))
     src = "user mask" if mask is not None else f"mask ({segmenter})"
-    write_image(output, image_grid(rows, ["input", src] + names),
+    write_image(output, image_grid(rows, ["input", src] + names + (["original"] if truth is not None else [])),
                 protect=tuple(p for p in (photo, mask) if isinstance(p, (str, os.PathLike))))
     lines = [f"{len(crops)} face(s) with an occluder; per model, seconds for all faces:"]
     lines += [f"  {n:<14} {times[n]:.2f} s" for n in names]
