@@ -9,7 +9,7 @@ from PIL import Image
 from unveil.cli import app
 
 COMMANDS = ["models", "detect", "inpaint", "eval", "eval-seg", "eval-verify", "masks", "synth", "demo",
-            "bench", "remove", "compare", "export", "serve", "eval-real", "eval-gender"]
+            "bench", "remove", "compare", "export", "serve", "eval-real", "eval-gender", "gallery"]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)

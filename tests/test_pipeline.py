@@ -56,7 +56,25 @@ def test_restorer_finds_the_drawn_mask_and_changes_nothing_else(demo, restorer):
     assert face.restored and face.occluder == "lower face" and 0.25 < face.area < 0.7
     rep = res.report()
     assert rep["model"] == "ifacenet" and rep["segmenter"] == "soclnet" and len(rep["faces"]) == 1
+    assert rep["faces"][0]["model"] == "ifacenet"
     json.dumps(rep)  # serialisable
+
+
+def test_the_default_inpainter_is_chosen_per_kind_of_hole(demo):
+    """``inpainter="auto"`` (the default): the landmark-guided model under a lower-face occluder,
+    the best-ranked model elsewhere (here over the eyes)."""
+    from unveil.occlusion.draw import draw_sunglasses
+    from unveil.pipeline import BY_KIND
+
+    photo, masked, _ = demo
+    auto = Restorer(segmenter="soclnet")
+    res = auto.restore(masked)
+    assert res.faces[0].occluder == "lower face" and res.faces[0].model == BY_KIND["lower face"] == "lgface"
+    assert res.report()["model"].startswith("auto (lgface for lower face, ifacenet otherwise")
+    kps = auto.detector.detect_one(photo).kps5
+    shades, eyes = draw_sunglasses(photo, kps)
+    res = Restorer(segmenter=None).restore(shades, mask=eyes)
+    assert res.faces[0].occluder == "eyes" and res.faces[0].model == "ifacenet"
 
 
 def test_clean_face_is_left_alone(demo, restorer):

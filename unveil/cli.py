@@ -36,7 +36,8 @@ def models_cmd() -> None:
 def remove_cmd(
     photos: list[Path] = typer.Argument(..., help="Photos or folders of photos (searched recursively)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder (folder structure is kept)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Inpainter (default: the pipeline's default)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Inpainter (default: auto, the best measured for "
+                                        "each face's kind of hole: lgface for the lower face, else ifacenet)."),
     segmenter: str = typer.Option("soclnet", "--segmenter", help="Occluder segmenter."),
     mask: Optional[Path] = typer.Option(None, "--mask", help="Fill this mask (white = hole) instead of "
                                         "segmenting; one photo only."),
@@ -53,7 +54,7 @@ def remove_cmd(
 ) -> None:
     """Find what hides each face of PHOTOS and restore the face beneath (batch, with a progress bar)."""
     from unveil.batch import check_format, collect_photos, run_batch
-    from unveil.pipeline import Restorer, RestoreOptions, default_inpainter
+    from unveil.pipeline import Restorer, RestoreOptions
 
     items = collect_photos(photos)
     if mask is not None and len(items) != 1:
@@ -61,7 +62,7 @@ def remove_cmd(
     check_format(suffix)
     opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, identity=identity)
     restorer = Restorer(segmenter=None if mask is not None else segmenter,
-                        inpainter=model or default_inpainter(), device=device, options=opts)
+                        inpainter=model, device=device, options=opts)
     r = run_batch(restorer, items, out_dir, suffix, mask, save_masks, report)
     if r.failed:
         if r.done == 0 and len(items) == 1:

@@ -13,15 +13,17 @@ import numpy as np
 
 from unveil.io import write_image
 from unveil.occlusion import demo_photo
-from unveil.pipeline import Restorer, default_inpainter
+from unveil.pipeline import Restorer
 from unveil.viz import image_grid
 
 
 def run_demo(out: Path, model_name: str | None = None) -> list[str]:
     out = Path(out)
-    name = model_name or default_inpainter()
     photo, masked, occ, _ = demo_photo()
-    res = Restorer(segmenter="soclnet", inpainter=name).restore(masked)
+    restorer = Restorer(segmenter="soclnet", inpainter=model_name)
+    res = restorer.restore(masked)
+    face = res.faces[0]
+    name = face.model or restorer.model_name
     hole = res.mask
     ys, xs = np.nonzero(hole | occ)
     pad = int(0.35 * (xs.max() - xs.min()))
@@ -39,9 +41,8 @@ def run_demo(out: Path, model_name: str | None = None) -> list[str]:
         write_image(out / fn, im)
     from unveil.eval.metrics import psnr, ssim
 
-    face = res.faces[0]
     iou = (hole & occ).sum() / max((hole | occ).sum(), 1)
-    return [f"model: {name}; segmenter: soclnet; {res.seconds:.2f} s end to end",
+    return [f"model: {restorer.model_name}; segmenter: soclnet; {res.seconds:.2f} s end to end",
             f"face 0: occluder '{face.occluder}' over {face.area * 100:.0f} % of the face crop",
             f"found mask vs the drawn one: IoU {iou:.3f}; {hole.mean() * 100:.1f} % of the photo filled "
             f"(nothing outside it changes)",

@@ -31,6 +31,15 @@ from unveil.face.paste import FEATHER
 
 #: Faces smaller than this (box side in pixels) are reported and skipped: too small to restore.
 MIN_FACE = 24
+#: ``inpainter="auto"`` (the default): the inpainter for each kind of hole (:func:`occluder_kind`),
+#: chosen by ``make bench`` (docs/benchmarks.md). On the face-mask holes (100 UTKFace test faces,
+#: 256 px) lgface leads ifacenet on fidelity (PSNR 24.29 against 23.18, LPIPS 0.166 against 0.193,
+#: identity distance 0.405 against 0.423) and on realism (detail ratio 0.139 against 0.088,
+#: LPIPS-VGG on the hole's box 0.390 against 0.437, dlib finds a face on 96 % against 92 %, FD on
+#: the hole's boxes 41 against 90), at 161 against 74 ms a face (the bench's busy CPU), and it is
+#: the only model that paints lips there (docs/gallery.md). Other holes get the best-ranked model.
+AUTO = "auto"
+BY_KIND = {"lower face": "lgface"}
 
 
 @dataclass
@@ -91,6 +100,7 @@ class FaceReport:
     occluder: str = "none"  #: "lower face", "eyes", "other" (from where the hole lies), or "none"
     area: float = 0.0
     mask_source: str = "auto"  #: "auto" (segmenter) or "user"
+    model: str = ""  #: the inpainter that filled this face
     identity_distance: float | None = None  #: dlib distance input vs output crop (same person < 0.6)
     note: str = ""
     seconds: float = 0.0
@@ -165,7 +175,9 @@ class Restorer:
     """Detect, segment, inpaint and paste back every selected face of a photo.
 
     ``segmenter``: a registered segmenter name, a Segmenter, or None (then every call needs a
-    mask). ``inpainter``: a registered inpainter name or an Inpainter (default: the best shipped).
+    mask). ``inpainter``: a registered inpainter name, an Inpainter, or ``"auto"`` / None (the
+    default): per face, the inpainter measured best for where its hole lies (:data:`BY_KIND`),
+    else the best-ranked one.
     """
 
     def __init__(self, segmenter="soclnet", inpainter=None, device: str = "cpu",
@@ -174,8 +186,11 @@ class Restorer:
 
         self.options = options or RestoreOptions()
         self.device = device
-        if isinstance(inpainter, str) or inpainter is None:
-            self.inpainter = models.shared(inpainter or models.best(), "inpainter", device)
+        self.auto = inpainter is None or inpainter == AUTO
+        if self.auto:
+            self.inpainter = models.shared(models.best(), "inpainter", device)
+        elif isinstance(inpainter, str):
+            self.inpainter = models.shared(inpainter, "inpainter", device)
         else:
             self.inpainter = inpainter
         if isinstance(segmenter, str):
@@ -186,7 +201,18 @@ class Restorer:
 
     @property
     def model_name(self) -> str:
-        return getattr(self.inpainter, "name", type(self.inpainter).__name__)
+        name = getattr(self.inpainter, "name", type(self.inpainter).__name__)
+        if not self.auto:
+            return name
+        return f"{AUTO} ({', '.join(f'{m} for {k}' for k, m in BY_KIND.items())}, {name} otherwise)"
+
+    def inpainter_for(self, kind: str):
+        """The inpainter that fills a hole of this kind (``occluder_kind``)."""
+        if self.auto and kind in BY_KIND:
+            from unveil import models
+
+            return models.shared(BY_KIND[kind], "inpainter", self.device)
+        return self.inpainter
 
     @property
     def segmenter_name(self) -> str | None:
@@ -294,7 +320,9 @@ class Restorer:
                 rep.note = "no occluder found on this face" if user is None else "the mask does not touch this face"
                 rep.seconds = time.perf_counter() - t
                 continue
-            restored = self.inpainter.inpaint(al.crop, hole)
+            inpainter = self.inpainter_for(rep.occluder)
+            rep.model = getattr(inpainter, "name", type(inpainter).__name__)
+            restored = inpainter.inpaint(al.crop, hole)
             # feather inside the hole only: the blend region is the hole shrunk by the feather
             r = max(1, round(FEATHER * opts.work_size))
             inner = cv2.erode(hole.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
@@ -444,7 +472,8 @@ def remove(image, *, model: str | None = None, segmenter: str | None = "soclnet"
 
 
 def default_inpainter() -> str:
-    """The inpainter the pipeline uses unless told otherwise: the best-ranked registered one."""
+    """The inpainter the pipeline uses for holes :data:`BY_KIND` does not name: the best-ranked
+    registered one."""
     from unveil import models
 
     return models.best()

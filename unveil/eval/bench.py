@@ -276,7 +276,8 @@ def _realism_table(what: str, rows: dict[str, dict]) -> list[str]:
         return []
     f = lambda v, p: "–" if v is None else f"{v:.{p}f}"  # noqa: E731
     lines = ["", f"**Realism** on the {what}: *detail* is the variance of the Laplacian inside the hole, "
-             "output over truth (1 = the truth's texture, 0 = a flat patch); *LPIPS-VGG box* on the hole's "
+             "output over truth (1 = the truth's texture, 0 = a flat patch; streaks and blotches raise it too, "
+             "so read it beside the other columns); *LPIPS-VGG box* on the hole's "
              "bounding box; *face found*: share of outputs where dlib's detector finds a face; *FD hole*: "
              "AlexNet Frechet distance on the hole's boxes (96 px; not Inception FID):", "",
              "| model | detail | LPIPS-VGG box | face found | FD hole |", "|---|---|---|---|---|"]
