@@ -169,3 +169,17 @@ def test_export_needs_a_format_and_refuses_in2(run_cli, tmp_path):
     code, _, err = run_cli("export", "--onnx", "--models", "in2", "-o", tmp_path)
     assert code == 2 and "fft" in err.lower() and "Traceback" not in err
     assert not list(tmp_path.iterdir())
+
+
+def test_eval_takes_a_weight_file(run_cli, data_root, tmp_path):
+    from unveil.models.weights import shipped
+
+    code, out, err = run_cli("eval", "--model", "ifacenet", "--weights", shipped("ifacenet_single"), "--limit", "2",
+                             "--size", "64", "--no-lpips", "--no-identity", "--no-realism", "--data", data_root,
+                             "--out", tmp_path / "ev")
+    assert code == 0, err
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["config"]["model_kwargs"]["weights"].endswith(
+        "ifacenet_single.safetensors")
+    code, _, err = run_cli("eval", "--model", "ifacenet", "--weights", tmp_path / "none.safetensors",
+                           "--data", data_root, "--out", tmp_path / "ev2")
+    assert code == 2 and "no weights" in err

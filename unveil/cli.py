@@ -164,15 +164,17 @@ def eval_cmd(
                                  "box, dlib face found, FD on hole boxes."),
     grid: int = typer.Option(8, "--grid", help="Rows in grid.png (input, mask, output, truth)."),
     seed: int = typer.Option(0, "--seed", help="Seed of procedural masks."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weight file of a learned model (default: "
+                                           "the shipped one), e.g. a training run's NAME.safetensors."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval/NAME)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
-    """Score a model: PSNR, SSIM, L1 (whole and hole), LPIPS, identity, per hole-ratio bin."""
+    """Score a model: PSNR, SSIM, L1 (whole and hole), LPIPS, identity, realism, per hole-ratio bin."""
     from unveil.eval.harness import EvalConfig, run_eval
 
     cfg = EvalConfig(model=model, faces=faces, split=split, masks=masks, size=size, shape=shape,
                      limit=limit or None, seed=seed, lpips=lpips, identity=identity, gender=gender,
-                     realism=realism, grid=grid,
+                     realism=realism, grid=grid, model_kwargs={"weights": str(weights)} if weights else {},
                      data=str(data) if data else None, out=str(out) if out else None)
     r = run_eval(cfg)
     typer.echo(r["table"])
