@@ -1,7 +1,6 @@
 """ONNX export and the ONNX Runtime backend: exported graphs agree with torch on a real face, the
 backend keeps the wrapper's behaviour, the export cache is reused and keyed by the weights, and
 the errors are clear. Skips without onnx / onnxruntime."""
-import os
 
 import cv2
 import numpy as np

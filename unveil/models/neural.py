@@ -23,7 +23,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unveil.errors import UnveilError
 from unveil.models.base import Inpainter, check_pair
 from unveil.models.blocks import prefill
 from unveil.models.tensors import to_tensor, to_uint8

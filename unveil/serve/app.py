@@ -21,7 +21,6 @@ import io
 import logging
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import Optional
 
