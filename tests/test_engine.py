@@ -108,3 +108,9 @@ def test_unpaired_cutface_trains_through_fit_on_real_masked_photos(data_root, tm
     r2 = fit(dataclasses.replace(cfg, steps=26), progress=False)  # continues from the checkpoint
     assert r2["steps"] == 26 and len(r2["losses"]) == 2
     assert np.isfinite(r2["losses"]).all()
+
+
+def test_several_processes_are_refused_until_wired(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(UnveilError, match="several processes"):
+        fit(load_config("gender", out=str(tmp_path / "g")), progress=False)

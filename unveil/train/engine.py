@@ -96,9 +96,8 @@ class Context:
         return contextlib.nullcontext()
 
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
-        """The module a task calls in its step (a data-parallel wrapper when ``world`` > 1)."""
-        if self.world > 1:
-            raise UnveilError("distributed training is not available yet (WORLD_SIZE > 1)")
+        """The module a task calls in its step (where a data-parallel wrapper goes when ``world``
+        > 1; :func:`fit` refuses that until it is wired)."""
         return module
 
     def shard(self, items):
@@ -203,6 +202,8 @@ def fit(cfg: TrainConfig, progress: bool = True) -> dict:
         torch.set_num_threads(cfg.threads)
     ctx = Context(_device(cfg.device), progress, int(os.environ.get("RANK", 0)),
                   int(os.environ.get("WORLD_SIZE", 1)))
+    if ctx.world > 1:
+        raise UnveilError("training on several processes is not available yet (WORLD_SIZE > 1)")
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     out = Path(cfg.out)

@@ -363,7 +363,7 @@ class UnpairedTask(InpaintTask):
         self.model = build_network(cfg.network, cfg.model).to(dev).train()
         if not hasattr(self.model, "encode_features"):
             raise UnveilError(f"network '{cfg.network}' has no encode_features(): PatchNCE cannot tap it")
-        self.st = UnpairedStep(self.model, cfg)
+        self.st = UnpairedStep(self.model, cfg)  # it calls the network itself (no ctx.wrap yet)
         self.opt = self.st.opt
         self.state = {"head": self.st.head, "disc": self.st.disc, "opt_d": self.st.opt_d}
 
