@@ -38,3 +38,13 @@ def test_inpaint_checks_its_inputs(astronaut_face):
         m.inpaint(astronaut_face.astype(np.float32), np.zeros(astronaut_face.shape[:2], bool))
     empty = np.zeros(astronaut_face.shape[:2], bool)
     assert np.array_equal(m.inpaint(astronaut_face, empty), astronaut_face)
+
+
+def test_shared_loads_a_model_once_and_checks_its_kind():
+    from unveil import models
+    from unveil.errors import UnveilError
+
+    a = models.shared("telea", "inpainter")
+    assert models.shared("telea") is a and models.shared("telea", "inpainter", "cpu") is a
+    with pytest.raises(UnveilError, match="not a segmenter"):
+        models.shared("telea", "segmenter")

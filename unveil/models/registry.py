@@ -123,13 +123,15 @@ def takes_device(name: str) -> bool:
 
 
 @lru_cache(maxsize=16)
-def _shared(name: str, kind: str | None, device: str):
-    return load(name, kind, **({"device": device} if takes_device(name) else {}))
+def _shared(name: str, device: str):
+    return load(name, **({"device": device} if takes_device(name) else {}))
 
 
 def shared(name: str, kind: str | None = None, device: str = "cpu"):
-    """The process's one instance of a registered model (loaded on first use, then reused)."""
-    return _shared(name, kind, str(device))
+    """The process's one instance of a registered model (loaded on first use, then reused; the
+    kind is checked on every call, not part of the cache key, so a model is never loaded twice)."""
+    require(name, kind)
+    return _shared(name, str(device))
 
 
 def runs(network_name: str) -> ModelInfo:
