@@ -224,13 +224,15 @@ def test_ssim_loss_matches_scikit_image():
     assert L.ssim_loss(ta, ta).item() == pytest.approx(0, abs=1e-5)
 
 
-def test_vgg_loss_is_zero_for_identical_images_and_grows_with_noise():
-    vgg = L.VGGLoss()
+@pytest.mark.parametrize("net", ["vgg", "alex"])
+def test_feature_loss_is_zero_for_identical_images_and_grows_with_noise(net):
+    fl = L.FeatureLoss(net)
     x = torch.rand(1, 3, 64, 64) * 2 - 1
-    p0, s0 = vgg(x, x)
-    p1, s1 = vgg(x + 0.2 * torch.randn_like(x), x)
+    p0, s0 = fl(x, x)
+    p1, s1 = fl(x + 0.2 * torch.randn_like(x), x)
+    p2, _ = fl(x + 0.4 * torch.randn_like(x), x)
     assert p0.item() == 0 and s0.item() == 0
-    assert p1.item() > 0.01 and s1.item() > 0
+    assert p1.item() > 0.01 and s1.item() > 0 and p2.item() > p1.item()
 
 
 def test_gan_losses_have_their_textbook_values():

@@ -10,7 +10,7 @@ from PIL import Image
 import unveil
 from unveil.errors import UnveilError
 from unveil.face import TEMPLATE
-from unveil.pipeline import Restorer, RestoreOptions, as_rgb, occluder_kind, parse_faces
+from unveil.pipeline import MAX_TONE_SHIFT, Restorer, RestoreOptions, as_rgb, match_border, occluder_kind, parse_faces
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +48,10 @@ def test_restorer_finds_the_drawn_mask_and_changes_nothing_else(demo, restorer):
     assert iou > 0.6, iou  # SOCLNET finds the drawn surgical mask
     assert np.array_equal(res.image[~res.mask], masked[~res.mask])
     assert (res.image[res.mask] != masked[res.mask]).any(axis=-1).mean() > 0.9
-    # restored pixels are closer to the real face than the drawn mask was
-    err_restored = np.abs(res.image[res.mask].astype(int) - photo[res.mask]).mean()
-    err_masked = np.abs(masked[res.mask].astype(int) - photo[res.mask]).mean()
+    # restored pixels of the drawn mask are closer to the real face than the mask was
+    sel = res.mask & occ
+    err_restored = np.abs(res.image[sel].astype(int) - photo[sel]).mean()
+    err_masked = np.abs(masked[sel].astype(int) - photo[sel]).mean()
     assert err_restored < 0.6 * err_masked, (err_restored, err_masked)
     [face] = res.faces
     assert face.restored and face.occluder == "lower face" and 0.25 < face.area < 0.7
@@ -58,6 +59,70 @@ def test_restorer_finds_the_drawn_mask_and_changes_nothing_else(demo, restorer):
     assert rep["model"] == "ifacenet" and rep["segmenter"] == "soclnet" and len(rep["faces"]) == 1
     assert rep["faces"][0]["model"] == "ifacenet"
     json.dumps(rep)  # serialisable
+
+
+def test_match_border_moves_a_fill_onto_its_surroundings():
+    """A fill 15 levels too bright on a flat grey photo is brought back to the photo's grey; an
+    offset beyond MAX_TONE_SHIFT (the border is still occluder) moves it by that much only."""
+    orig = np.full((64, 64, 3), 100, np.uint8)
+    hole = np.zeros((64, 64), bool)
+    cv2.circle(hole.view(np.uint8), (32, 32), 15, 1, -1)
+    fill = orig.copy()
+    fill[hole] = 115
+    out = match_border(fill, orig, hole)
+    assert np.abs(out[hole].astype(int) - 100).max() <= 1
+    assert np.array_equal(out[~hole], orig[~hole])
+    fill[hole] = 160
+    out = match_border(fill, orig, hole)
+    assert np.abs(out[hole].astype(int) - (160 - MAX_TONE_SHIFT)).max() <= 1
+    # a sloped offset (a tone gradient the fill missed) is followed, not averaged away
+    ramp = np.tile(np.linspace(60, 160, 64).astype(np.uint8)[None, :, None], (64, 1, 3))
+    fill = ramp.copy()
+    fill[hole] = 110
+    out = match_border(fill, ramp, hole)
+    err_before = np.abs(fill[hole].astype(int) - ramp[hole]).mean()
+    err_after = np.abs(out[hole].astype(int) - ramp[hole]).mean()
+    assert err_after < 0.5 * err_before, (err_before, err_after)
+
+
+def test_every_hole_pixel_is_replaced_and_the_band_is_reported(demo):
+    """Holes are replaced in full (no feather fades into them, which let an occluder's rim show
+    through); an automatic hole's blend reaches only a few pixels beyond it, and Restoration.mask
+    is exactly the set of changed pixels."""
+    photo, masked, occ = demo
+    user = np.zeros(masked.shape[:2], bool)
+    user[118:160, 190:262] = True  # the lower face of the astronaut, under the drawn mask
+    res = Restorer(segmenter=None, inpainter=ShapeSpy()).restore(masked, mask=user)
+    inner = cv2.erode(user.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    dev = np.abs(res.image[inner].astype(int) - 128).max(-1)  # the spy fills grey 128
+    assert dev.max() <= MAX_TONE_SHIFT + 2, dev.max()
+    assert np.array_equal(res.image[~user], masked[~user])  # a user's mask is exact
+    res = Restorer(segmenter="soclnet", inpainter="telea").restore(masked)
+    changed = (res.image != masked).any(-1)
+    assert not (changed & ~res.mask).any()
+    core = cv2.erode(res.mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    far = cv2.dilate(core.astype(np.uint8), np.ones((21, 21), np.uint8)) == 0
+    assert not (changed & far).any()  # the band is narrow
+
+
+def test_the_wide_crop_removes_an_occluder_beyond_the_face_crop():
+    """A scarf drawn by unveil reaches below the chin and past the cheeks, out of the aligned face
+    crop: the face crop alone leaves a third of it; with the wide crop (the default) almost none."""
+    from unveil.occlusion import demo_photo
+    from unveil.occlusion.draw import draw_scarf
+
+    photo, _, _, kps5 = demo_photo()
+    img, scarf = draw_scarf(photo, kps5)
+    r = Restorer(segmenter="soclnet", inpainter="telea")
+    left = {}
+    for wide in (False, True):
+        res = r.restore(img, options=RestoreOptions(wide=wide))
+        changed = (res.image != img).any(-1)
+        left[wide] = (scarf & ~changed).sum() / scarf.sum()
+        assert not (changed & ~res.mask).any()  # the reported mask is what changed
+        dist = cv2.distanceTransform((~scarf).astype(np.uint8), cv2.DIST_L2, 5)
+        assert (changed & (dist > 25)).sum() <= 0.05 * changed.sum()  # no spill far from the scarf
+    assert left[False] > 0.2 and left[True] < 0.03, left
 
 
 def test_the_default_inpainter_is_chosen_per_kind_of_hole(demo):

@@ -136,3 +136,24 @@ def test_run_synth_writes_triplets(data_root, tmp_path):
     occ, clean = read_image(out / it["files"]["occluded"]), read_image(out / it["files"]["clean"])
     mask = read_mask(out / it["files"]["mask"])
     assert np.array_equal(occ[~mask], clean[~mask]) and mask.mean() == pytest.approx(it["hole_ratio"], abs=1e-3)
+
+
+def test_ear_loops_and_recolouring_are_exact_and_leave_the_default_stream_alone(data_root, synth, faces):
+    """loops=1 draws ear loops (or N95 straps) outside the mask's body, part of the exact mask;
+    the body is the default sample's, pixel for pixel, so seeded sets made before stay the same."""
+    looped = Synthesizer(data_root, split="test", size=256, loops=1.0)
+    recol = Synthesizer(data_root, split="test", size=256, recolor=1.0)
+    for j, (img, face) in enumerate(faces):
+        base = synth.sample(img, seed=(5, j), kind="facemask", landmarks=face)
+        s = looped.sample(img, seed=(5, j), kind="facemask", landmarks=face)
+        assert base.loops is None and s.loops is not None and s.loops.any()
+        assert not (s.loops & base.mask).any() and np.array_equal(s.mask, base.mask | s.loops)
+        assert np.array_equal(s.occluded[base.mask], base.occluded[base.mask])
+        assert np.array_equal(s.occluded[~s.mask], img[~s.mask])  # exact outside the mask
+        assert (s.occluded[s.loops] != img[s.loops]).any(-1).mean() > 0.5  # drawn, not invisible
+        assert s.meta["loops"] in ("ear loops", "straps")
+        r = recol.sample(img, seed=(5, j), kind="facemask", landmarks=face)
+        assert np.array_equal(r.mask, base.mask) and "recolor" in r.meta
+        assert not np.array_equal(r.occluded, base.occluded)
+    with pytest.raises(UnveilError, match="probabilities"):
+        Synthesizer(data_root, loops=2)

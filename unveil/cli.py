@@ -201,6 +201,29 @@ def eval_seg_cmd(
     typer.echo(f"wrote {r['out_dir']}/seg_metrics.json, table.md, sheet_synthetic.png, sheet_real.png")
 
 
+@app.command("eval-coverage")
+def eval_coverage_cmd(
+    model: str = typer.Option("auto", "--model", help="Inpainter (auto: the pipeline's choice per kind of hole)."),
+    segmenter: str = typer.Option("soclnet", "--segmenter", help="Occluder segmenter."),
+    faces: str = typer.Option("lfw", "--faces", help="lfw (whole photos: chin, neck, ears in view) or utkface "
+                                                    "(aligned test crops)."),
+    n: int = typer.Option(100, "--n", help="Photos given a drawn face mask with ear loops."),
+    clean: int = typer.Option(100, "--clean", help="Clean photos: how often a bare face is touched (0: none)."),
+    far: int = typer.Option(25, "--far", help="Changed pixels farther than this (px) from the occluder count as far."),
+    real: bool = typer.Option(True, "--real/--no-real", help="Contact sheets of the held-out real masked photos."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval-coverage/...)."),
+    data: Optional[Path] = DataOpt,
+) -> None:
+    """How much of an occluder survives `unveil remove`: mask body and ear loops left, spill, clean faces."""
+    from unveil.eval.coverage import CoverageConfig, run_coverage
+
+    r = run_coverage(CoverageConfig(model=model, segmenter=segmenter, faces=faces, n=n, clean=clean, far=far,
+                                    real=real, data=str(data) if data else None, out=str(out) if out else None))
+    typer.echo(r["table"])
+    typer.echo(f"wrote {r['out_dir']}/coverage.json, table.md, sheet.png" +
+               (", real_before.png, real_after.png" if real else ""))
+
+
 @app.command("eval-verify")
 def eval_verify_cmd(
     model: str = typer.Option("telea", "--model", help="Registered model name."),

@@ -146,10 +146,14 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     return path
 
 
+#: JPEG outputs are re-encoded at this quality (4:4:4 chroma); see docs/usage.md for what it changes
+JPEG_QUALITY = 95
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray, protect: tuple = (),
                 icc_profile: bytes | None = None) -> Path:
     """Write uint8 RGB (HxWx3) or a mask (HxW bool/uint8) atomically. The format follows the
-    suffix (.png, .jpg, .webp). Refuses to overwrite any path in ``protect`` (the inputs).
+    suffix (.png, .jpg, .webp): PNG and WebP are lossless, JPEG is re-encoded at quality 95. Refuses to overwrite any path in ``protect`` (the inputs).
     ``icc_profile`` (from :func:`read_image_info`) keeps the input's colour profile."""
     path = Path(path)
     for p in protect:
@@ -163,7 +167,10 @@ def write_image(path: str | os.PathLike, image: np.ndarray, protect: tuple = (),
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}.get(path.suffix.lower())
     if fmt is None:
         raise UnveilError(f"{path}: unknown output format (use .png, .jpg or .webp)")
-    kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    # WebP is written lossless (pixels outside the hole stay exact, as in PNG); JPEG at quality 95
+    # with full-resolution chroma (4:4:4), the closest a lossy re-encode can stay to the input
+    kwargs = {"JPEG": {"quality": JPEG_QUALITY, "subsampling": 0}, "WEBP": {"lossless": True, "quality": 100,
+                                                                           "method": 4}}.get(fmt, {})
     if icc_profile and arr.ndim == 3:
         kwargs["icc_profile"] = icc_profile
     return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format=fmt, **kwargs))

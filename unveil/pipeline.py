@@ -2,10 +2,13 @@
 
 ``Restorer`` runs, for every selected face: detect → align to a ``work_size`` crop (unveil's
 template) → segment the occluder in the crop (or take the user's mask) → dilate slightly →
-inpaint the crop → paste back only the hole, feathered. Everything learned runs on the aligned
+inpaint the crop → shift the fill to meet its border → paste back the hole in full, feathered outward by a few pixels. Everything learned runs on the aligned
 crop, never on the full-resolution photo, so a 6000x4000 photo costs about what a small one does.
 
-Pixels outside the hole are returned byte-identical. With an automatic mask, an occluder is only
+Every hole pixel is replaced. With an automatic mask the blend feathers outward over a band of
+about 3 crop pixels (1.2 % of the crop side) around the hole; with a user's mask nothing outside
+the mask changes. Every other pixel is returned byte-identical, and ``Restoration.mask`` is exactly
+the set of changed pixels. With an automatic mask, an occluder is only
 removed where it covers a face crop (a hand or a scarf reaching beyond the face is left alone
 there). With a user mask, every masked pixel is filled: on a face through the crop, elsewhere
 with a local classical fill (Telea) on a window around it.
@@ -24,9 +27,15 @@ import cv2
 import numpy as np
 
 from unveil.errors import UnveilError
-from unveil.face import (TEMPLATE, AlignedFace, Face, align_face, get_detector, image_window, mask_to_window,
-                         paste_window)
-from unveil.face.paste import FEATHER
+from unveil.face import (TEMPLATE, WIDE_TEMPLATE, AlignedFace, Face, align_face, get_detector, image_window,
+                         mask_to_window, paste_window)
+
+#: Width of the outward blend at the hole's edge, as a share of the crop side (3 px at 256): the
+#: hole itself is replaced in full, :func:`match_border` has already made the fill meet the photo.
+SEAM = 0.012
+#: the most a fill's tone is moved to meet its border (grey levels): a border pixel that is still
+#: part of the occluder (a rim the segmenter missed) must not drag its colour into the fill
+MAX_TONE_SHIFT = 24.0
 
 #: Faces smaller than this (box side in pixels) are reported and skipped: too small to restore.
 MIN_FACE = 24
@@ -39,6 +48,9 @@ MIN_FACE = 24
 #: the only model that paints lips there (docs/gallery.md). Other holes get the best-ranked model.
 AUTO = "auto"
 BY_KIND = {"lower face": "lgface"}
+#: what fills the part of an occluder beyond the face crop (neck, jaw, ears, background behind a
+#: loop): a smooth membrane from the surrounding pixels (the face itself is the face inpainter's)
+BEYOND = "pullpush"
 
 
 @dataclass
@@ -56,6 +68,9 @@ class RestoreOptions:
     min_area: float = 0.02
     #: segmented specks smaller than this share of the crop are dropped
     min_component: float = 0.001
+    #: also segment a wide crop round each occluded face (chin, jaw, neck, ears: ``WIDE_TEMPLATE``)
+    #: and fill what lies beyond the face crop
+    wide: bool = True
     identity: bool = False  #: dlib identity distance input vs output (about 0.4 s per face)
     #: the identity distance is only measured when at most this share of the face crop is hidden
     identity_max_area: float = 0.35
@@ -243,6 +258,28 @@ class Restorer:
             hole = cv2.dilate(hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
         return prob, hole
 
+    def uses_wide(self, options: RestoreOptions | None = None) -> bool:
+        o = options or self.options
+        return bool(o.wide and self.segmenter is not None)
+
+    def wide_hole(self, image: np.ndarray, kps5: np.ndarray, aligned: AlignedFace, hole: np.ndarray,
+                  options: RestoreOptions | None = None) -> tuple[AlignedFace, np.ndarray]:
+        """(wide alignment, bool hole in the wide crop): the occluder segmented on the wide crop,
+        only the parts connected to the face crop's ``hole`` (so nothing new is found on a face
+        that had no occluder), with that hole itself included."""
+        o = options or self.options
+        alw = align_face(image, kps5, o.work_size, WIDE_TEMPLATE)
+        prob = self.segmenter.segment(alw.crop)
+        found = drop_specks(prob >= o.threshold, o.min_component)
+        if o.dilate and found.any():
+            k = 2 * o.dilate + 1
+            found = cv2.dilate(found.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+        tight = aligned.mask_onto(hole, alw)
+        both = (found & alw.valid) | tight
+        _, labels = cv2.connectedComponents(both.astype(np.uint8), connectivity=8)
+        keep = np.unique(labels[tight])
+        return alw, np.isin(labels, keep[keep > 0])
+
     def analyze(self, image: np.ndarray, faces=None) -> tuple[list[Face], list[FaceCrop]]:
         """Detect faces and find each selected face's occluder without inpainting (the web page's
         first step). Returns (all faces, crops of the selected faces)."""
@@ -305,8 +342,12 @@ class Restorer:
                 rep.note = "face outside the photo"
                 continue
             x0, y0, x1, y1 = win
+            wide = None
             if user is None:
                 prob, hole = self.auto_hole(al.crop, opts)
+                if hole.any() and self.uses_wide(opts):
+                    wide = self.wide_hole(image, f.kps5, al, hole, opts)
+                    hole |= wide[0].mask_onto(wide[1], al)  # what the wide crop found on the face too
             else:
                 prob = None
                 hole = cv2.warpAffine(user[y0:y1, x0:x1].astype(np.uint8), _shift(al.matrix, x0, y0),
@@ -321,17 +362,19 @@ class Restorer:
                 continue
             inpainter = self.inpainter_for(rep.occluder)
             rep.model = getattr(inpainter, "name", type(inpainter).__name__)
-            restored = inpainter.inpaint(al.crop, hole)
-            # feather inside the hole only: the blend region is the hole shrunk by the feather
-            r = max(1, round(FEATHER * opts.work_size))
-            inner = cv2.erode(hole.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
-            pasted = paste_window(out, restored, al, win, region=inner)
+            restored = match_border(inpainter.inpaint(al.crop, hole), al.crop, hole)
+            # every hole pixel is replaced; the blend feathers outward over SEAM of the crop
+            pasted = paste_window(out, restored, al, win, region=hole, feather=SEAM)
             hole_img = mask_to_window(hole, al, win)
             if user is not None:
                 hole_img &= user[y0:y1, x0:x1]
             region = out[y0:y1, x0:x1]
-            region[hole_img] = pasted[hole_img]
-            filled[y0:y1, x0:x1] |= hole_img
+            # a user's mask is exact (nothing outside it changes); an automatic hole takes the band
+            changed = hole_img if user is not None else np.any(pasted != region, axis=2) | hole_img
+            region[changed] = pasted[changed]
+            filled[y0:y1, x0:x1] |= changed
+            if wide is not None:
+                filled |= self._fill_beyond(out, f.kps5, al, *wide, opts)
             rep.restored = True
             if opts.identity:
                 rep.identity_distance, why = self._identity(al.crop, restored, rep.area, opts)
@@ -347,6 +390,34 @@ class Restorer:
                 filled |= rest
         return Restoration(out, filled, reports, self.model_name,
                            self.segmenter_name if user is None else None, time.perf_counter() - t0, crops)
+
+    def _fill_beyond(self, out: np.ndarray, kps5: np.ndarray, al: AlignedFace, alw: AlignedFace,
+                     hole_w: np.ndarray, opts: RestoreOptions) -> np.ndarray:
+        """Fill, in place in ``out``, the part of the wide hole the face crop did not replace in
+        full (below the chin, the ears, the crop's fading edge), from the wide crop of the photo
+        as restored so far; returns the bool photo mask of the changed pixels."""
+        from unveil import models
+
+        size = opts.work_size
+        r = max(1, round(SEAM * size))
+        full = np.zeros((size, size), bool)
+        full[3 * r:size - 3 * r, 3 * r:size - 3 * r] = True  # where the face crop's paste weight is 1
+        rest = hole_w & ~al.mask_onto(full & al.valid, alw) & alw.valid
+        changed_all = np.zeros(out.shape[:2], bool)
+        if not rest.any():
+            return changed_all
+        alw2 = align_face(out, kps5, size, WIDE_TEMPLATE)  # the photo as restored so far
+        win = image_window(out.shape, alw2)
+        if win is None:
+            return changed_all
+        fill = models.shared(BEYOND, "inpainter", self.device).inpaint(alw2.crop, rest)
+        x0, y0, x1, y1 = win
+        pasted = paste_window(out, fill, alw2, win, region=rest, feather=SEAM)
+        region = out[y0:y1, x0:x1]
+        changed = np.any(pasted != region, axis=2) | mask_to_window(rest, alw2, win)
+        region[changed] = pasted[changed]
+        changed_all[y0:y1, x0:x1] = changed
+        return changed_all
 
     def _identity(self, before: np.ndarray, after: np.ndarray, area: float,
                   opts: RestoreOptions) -> tuple[float | None, str]:
@@ -379,6 +450,39 @@ def drop_specks(mask: np.ndarray, min_share: float) -> np.ndarray:
     keep = stats[:, cv2.CC_STAT_AREA] >= min_share * mask.size
     keep[0] = False
     return keep[labels]
+
+
+def match_border(restored: np.ndarray, original: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """``restored`` with its fill shifted in tone so it meets the pixels around the hole.
+
+    The offset between each hole pixel on the border and the mean of its known 4-neighbours (at
+    most :data:`MAX_TONE_SHIFT` levels) is spread over the hole by pull-push interpolation with
+    Laplace relaxation (:func:`unveil.models.blocks.prefill`, an approximation of the harmonic
+    membrane of Poisson blending), so the hole can be replaced in full without a seam: no feather
+    has to fade into the hole, where it would let the occluder's rim show through.
+    """
+    import torch
+
+    from unveil.models.blocks import prefill
+
+    h = hole.astype(bool)
+    if not h.any() or h.all():
+        return restored
+    known = (~h).astype(np.float32)
+    cross = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32)
+    count = cv2.filter2D(known, -1, cross, borderType=cv2.BORDER_CONSTANT)
+    border = h & (count > 0)
+    orig = original.astype(np.float32)
+    near = cv2.filter2D(orig * known[..., None], -1, cross, borderType=cv2.BORDER_CONSTANT)
+    offset = near / np.maximum(count, 1)[..., None] - restored.astype(np.float32)
+    offset = np.clip(offset, -MAX_TONE_SHIFT, MAX_TONE_SHIFT) * border[..., None]
+    with torch.inference_mode():
+        t = torch.from_numpy(np.ascontiguousarray(offset.transpose(2, 0, 1)))[None]
+        unknown = torch.from_numpy((~border).astype(np.float32))[None, None]
+        spread = prefill(t, unknown)[0].numpy().transpose(1, 2, 0)
+    out = restored.astype(np.float32)
+    out[h] += spread[h]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def _shift(m: np.ndarray, x0: int, y0: int) -> np.ndarray:

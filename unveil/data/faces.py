@@ -130,6 +130,31 @@ def resize(img: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, (w, h), interpolation=interp)
 
 
+#: the folders of ``real_masked/`` (in-the-wild photos of people wearing masks)
+REAL_FOLDERS = ("rmfd", "facemask_detection")
+#: photos of them kept aside (a seeded random choice), never trained on: real-photo contact sheets
+REAL_HOLDOUT = 100
+
+
+def real_photos(data=None) -> list[Path]:
+    """Every photo of the real masked folders, sorted (folder, name)."""
+    root = data_root(data, need="real_masked")
+    out = []
+    for f in REAL_FOLDERS:
+        d = root / "real_masked" / f
+        if not d.is_dir():
+            raise UnveilError(f"{d} is missing: the real masked photos are needed (see the data README)")
+        out += sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return out
+
+
+def holdout_split(n: int, holdout: int = REAL_HOLDOUT, seed: int = 0) -> np.ndarray:
+    """bool (n,): True for the photos kept aside for evaluation (a seeded random choice)."""
+    keep = np.zeros(n, bool)
+    keep[np.random.default_rng((seed, 11)).permutation(n)[: min(holdout, n)]] = True
+    return keep
+
+
 def lfw_pairs(data: str | Path | None = None, pairs_file: str | Path | None = None) -> list[LFWPair]:
     """Parse an LFW pairs file (header ``folds n``, then per fold n matched and n mismatched)."""
     root = data_root(data, need="faces/lfw")

@@ -18,6 +18,12 @@ TEMPLATE = np.array([[0.3065, 0.2910], [0.6935, 0.2910], [0.5000, 0.5446],
                      [0.3341, 0.6937], [0.6659, 0.6937]])
 
 
+#: The wide crop's framing: the face at 0.7 of its size in the crop, moved up by 8 % of the side,
+#: so chin, jaw, neck and ears are in view. The pipeline segments occluders there too, so the
+#: part of a face mask below the (tight) crop's edge is found and filled.
+WIDE_SCALE, WIDE_LIFT = 0.7, 0.08
+WIDE_TEMPLATE = 0.5 + (TEMPLATE - 0.5) * WIDE_SCALE - np.array([0.0, WIDE_LIFT])
+
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2x3 matrix of the least-squares similarity (rotation, uniform scale, translation; no
     reflection) mapping points ``src`` onto ``dst`` (Umeyama 1991)."""
@@ -71,6 +77,17 @@ class AlignedFace:
 
     def to_image(self, pts: np.ndarray) -> np.ndarray:
         return apply(self.inverse, pts)
+
+    def onto(self, other: "AlignedFace") -> np.ndarray:
+        """2x3: this crop's pixel coordinates -> ``other``'s (two alignments of one face)."""
+        inv = self.inverse
+        return np.hstack([other.matrix[:, :2] @ inv[:, :2], (other.matrix[:, :2] @ inv[:, 2] + other.matrix[:, 2])[:, None]])
+
+    def mask_onto(self, mask: np.ndarray, other: "AlignedFace") -> np.ndarray:
+        """A bool mask of this crop, resampled into ``other``'s crop (a pixel is in when its centre is)."""
+        m = cv2.warpAffine(mask.astype(np.float32), self.onto(other), (other.size, other.size),
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return m >= 0.5
 
 
 def crop_corners(m_inv: np.ndarray, size: int) -> np.ndarray:

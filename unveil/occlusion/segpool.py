@@ -33,20 +33,25 @@ class PoolSpec:
     synth_size: int = 256  # faces are synthesized at this size, then resized to ``size``
     #: clean faces (no occluder, empty mask): negatives, so a bare face is not "found" occluded
     clean: bool = False
+    #: face masks drawn with ear loops / straps, and recoloured (see ``Synthesizer``); 0 keeps the
+    #: pool exactly as it was before these existed
+    loops: float = 0.0
+    recolor: float = 0.0
 
     def path(self, root: Path = CACHE) -> Path:
         tag = "clean-" if self.clean else ""
-        return Path(root) / f"seg-{tag}{self.split}-{self.size}-{self.n}-s{self.seed}.npz"
+        extra = (f"-l{self.loops:g}" if self.loops else "") + (f"-r{self.recolor:g}" if self.recolor else "")
+        return Path(root) / f"seg-{tag}{self.split}-{self.size}-{self.n}-s{self.seed}{extra}.npz"
 
 
 _worker = {}
 
 
-def _init(data, split, synth_size):
+def _init(data, split, synth_size, loops=0.0, recolor=0.0):
     from unveil.data import face_records
     from unveil.occlusion.synth import Synthesizer
 
-    _worker["synth"] = Synthesizer(data=data, split=split, size=synth_size)
+    _worker["synth"] = Synthesizer(data=data, split=split, size=synth_size, loops=loops, recolor=recolor)
     _worker["records"] = face_records("utkface", split, data)
 
 
@@ -80,7 +85,7 @@ def build_pool(spec: PoolSpec, data=None, workers: int = 2, progress: bool = Tru
     kinds = np.full(spec.n, -1, np.int8)
     jobs = [(i, spec.seed, spec.size, KINDS) for i in range(spec.n)]
     ctx = mp.get_context("spawn")  # MediaPipe graphs must not be shared across fork
-    with ctx.Pool(workers, initializer=_init, initargs=(data, spec.split, spec.synth_size)) as pool:
+    with ctx.Pool(workers, initializer=_init, initargs=(data, spec.split, spec.synth_size, spec.loops, spec.recolor)) as pool:
         for i, r in tqdm(pool.imap_unordered(_make, jobs, chunksize=8), total=spec.n,
                          desc=f"synthesizing {spec.split} pool", disable=not progress, file=sys.stderr):
             if r is not None:
@@ -136,9 +141,12 @@ class SegPool(Dataset):
     """Samples of a pool as (image float 3xSxS in [-1, 1], mask float 1xSxS), augmented if asked.
     Augmentation draws from torch's RNG (seeded per DataLoader worker)."""
 
-    def __init__(self, pool: dict, augment: bool = False):
+    def __init__(self, pool: dict, augment: bool = False, zoom_out: float = 0.0):
         self.images, self.masks, self.kinds = pool["images"], pool["masks"], pool["kinds"]
         self.augment = augment
+        #: share of samples shown zoomed out (face 0.55-0.9 of its size, moved up to 15 % up), the
+        #: border reflected in image and mask alike: the framing of the pipeline's wide crop
+        self.zoom_out = zoom_out
 
     def __len__(self) -> int:
         return len(self.images)
@@ -150,8 +158,12 @@ class SegPool(Dataset):
             if rng.random() < 0.5:
                 img, m = img[:, ::-1], m[:, ::-1]
             s = img.shape[0]
-            a = cv2.getRotationMatrix2D((s / 2, s / 2), rng.uniform(-10, 10), rng.uniform(0.9, 1.15))
+            wide = self.zoom_out and rng.random() < self.zoom_out
+            a = cv2.getRotationMatrix2D((s / 2, s / 2), rng.uniform(-10, 10),
+                                        rng.uniform(0.55, 0.9) if wide else rng.uniform(0.9, 1.15))
             a[:, 2] += rng.uniform(-0.06, 0.06, 2) * s
+            if wide:
+                a[1, 2] -= rng.uniform(0.0, 0.15) * s
             img = cv2.warpAffine(np.ascontiguousarray(img), a, (s, s), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REFLECT101)
             m = cv2.warpAffine(np.ascontiguousarray(m), a, (s, s), flags=cv2.INTER_LINEAR,

@@ -61,6 +61,11 @@ ASSET_MAX_SIDE = 640  # decoded assets are shrunk to this longest side (some are
 SPLITS = ("train", "val", "test")
 #: Relative odds of the face-mask template families (the bulky gas mask is rarer).
 FAMILY_WEIGHTS = {"gas": 0.4}
+#: The solid colours a face mask is recoloured to (``Synthesizer(recolor=...)``), as RGB at the
+#: mask's brightest shading: black and dark masks, greys (grey N95/KN95s), navy, white, pastels.
+RECOLORS = ((28, 28, 30), (52, 50, 55), (95, 95, 100), (140, 142, 145), (190, 192, 195),
+            (35, 45, 80), (245, 245, 245), (170, 200, 230), (230, 180, 190), (60, 90, 60))
+EXTRA_STREAM = 0x100F  # the seed suffix of the loops/recolouring random stream
 
 
 def min_area(kind: str) -> float:
@@ -74,6 +79,8 @@ class SynthSample:
     clean: np.ndarray  # uint8 HxWx3
     kind: str
     meta: dict = field(default_factory=dict)
+    #: bool HxW: the face mask's ear loops or straps (part of ``mask``), when drawn
+    loops: np.ndarray | None = None
 
     @property
     def hole_ratio(self) -> float:
@@ -125,6 +132,12 @@ class FacePoints:
     @property
     def face_width(self) -> float:
         return float(abs(np.dot(self.cheek_r - self.cheek_l, self.ux)))
+
+    def ear(self, side: int) -> np.ndarray:
+        """Where a face mask's ear loop wraps round the ear: just outside the face contour, a
+        little above the cheek point (side -1: image-left, +1: image-right)."""
+        cheek = self.cheek_l if side < 0 else self.cheek_r
+        return cheek + side * 0.05 * self.face_width * self.ux - 0.07 * self.face_width * self.uy
 
     @classmethod
     def from_mesh(cls, mesh: np.ndarray, box=None) -> "FacePoints":
@@ -376,6 +389,66 @@ def _color_match(occ: np.ndarray, alpha: np.ndarray, clean: np.ndarray, box: np.
     return np.clip(out, 0, 255), {"gain": round(float(gain * bright), 3)}
 
 
+def _recolor(occ: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, meta: dict) -> np.ndarray:
+    """A face mask in one of :data:`RECOLORS`, keeping its shading (luminance over the mask's
+    75th percentile) and a little of its texture."""
+    base = np.asarray(RECOLORS[int(rng.integers(len(RECOLORS)))], np.float32) * rng.uniform(0.9, 1.1, 3)
+    lum = _luma(occ)
+    sel = alpha > 0.5
+    ref = float(np.percentile(lum[sel], 75)) if sel.any() else 200.0
+    shade = np.clip(lum / max(ref, 1.0), 0.0, 1.2)[..., None]
+    meta["recolor"] = [int(v) for v in np.clip(base, 0, 255)]
+    return np.clip(base[None, None, :] * (0.35 + 0.65 * shade), 0, 255)
+
+
+def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int = 24) -> np.ndarray:
+    t = np.linspace(0, 1, n)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+
+
+def _draw_loops(occluded: np.ndarray, mask: np.ndarray, pts: FacePoints, anchors: np.ndarray,
+                rng: np.random.Generator, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Ear loops from the face mask's side corners (anchors a, d and c, f) round the ears, or, on
+    an N95, two head straps from the same corners running back past the ears. Antialiased, in the
+    mask's own colour (or white or black), 1-2.2 % of the face width thick. Returns (occluded,
+    bool loop mask)."""
+    size = occluded.shape[0]
+    fw, ux, uy = pts.face_width, pts.ux, pts.uy
+    sel = mask
+    own = occluded[sel].reshape(-1, 3).astype(np.float32).mean(0) if sel.any() else np.full(3, 220.0)
+    pick = rng.random()
+    color = own * rng.uniform(0.9, 1.1) if pick < 0.6 else (np.full(3, 235.0) if pick < 0.85 else np.full(3, 30.0))
+    thick = max(1.0, fw * rng.uniform(0.010, 0.022))
+    strap = meta.get("family") == "N95"
+    ss = 4  # drawn at 4x and area-averaged down: thin loops get soft, honest edges
+    canvas = np.zeros((size * ss, size * ss), np.uint8)
+    for side, top, bottom in ((-1, anchors[0], anchors[3]), (1, anchors[2], anchors[5])):
+        ear = pts.ear(side) + rng.normal(0, 0.02 * fw, 2)
+        if strap:  # head straps run from the corners back past the ear, out of the face
+            far = ear + side * rng.uniform(0.25, 0.4) * fw * ux
+            curves = [_bezier(top, (top + far) / 2 - 0.05 * fw * uy, far - 0.08 * fw * uy),
+                      _bezier(bottom, (bottom + far) / 2 + 0.03 * fw * uy, far + 0.12 * fw * uy)]
+        else:  # a loop: corner -> top of the ear root, corner -> below the ear, joined behind it
+            top_ear = ear - 0.05 * fw * uy
+            low_ear = ear + rng.uniform(0.10, 0.16) * fw * uy
+            back = ear + side * 0.05 * fw * ux + 0.04 * fw * uy
+            curves = [_bezier(top, (top + top_ear) / 2 - 0.04 * fw * uy, top_ear),
+                      _bezier(bottom, (bottom + low_ear) / 2 + side * 0.03 * fw * ux, low_ear),
+                      _bezier(top_ear, back - 0.06 * fw * uy, low_ear)]
+        for c in curves:
+            pl = np.round(c * ss).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(canvas, [pl], False, 255, thickness=max(1, round(thick * ss)), lineType=cv2.LINE_AA)
+    a = cv2.resize(canvas.astype(np.float32) / 255, (size, size), interpolation=cv2.INTER_AREA)
+    a[mask] = 0  # the mask's body already covers it there
+    a[a < 1.0 / 255] = 0
+    loops = a > 0
+    out = occluded.astype(np.float32) * (1 - a[..., None]) + color[None, None, :] * a[..., None]
+    out = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    out[~loops] = occluded[~loops]
+    meta["loops"] = "straps" if strap else "ear loops"
+    return out, loops
+
+
 def composite(clean: np.ndarray, occ: np.ndarray, alpha: np.ndarray,
               soften: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(occluded uint8, exact bool mask). The alpha is blurred only in the band dilate - erode of
@@ -401,10 +474,17 @@ class Synthesizer:
     ``split`` picks the object set (object_train for train, object_test for val and test) and the
     faces that RandOcc shapes may borrow a patch from."""
 
-    def __init__(self, data=None, split: str = "train", size: int = 256):
+    def __init__(self, data=None, split: str = "train", size: int = 256, loops: float = 0.0,
+                 recolor: float = 0.0):
         if split not in SPLITS:
             raise UnveilError(f"unknown split '{split}' (use one of {', '.join(SPLITS)})")
+        if not (0 <= loops <= 1 and 0 <= recolor <= 1):
+            raise UnveilError("loops and recolor are probabilities (0..1)")
         self.data, self.split, self.size = data, split, size
+        #: face masks: the share drawn with ear loops (head straps on N95s), and the share recoloured
+        #: to a solid colour (black, grey, navy, ...). Both draw from their own random stream, so
+        #: with 0 (the default) every seeded sample is exactly what it was before they existed.
+        self.loops, self.recolor = loops, recolor
         self._assets: _Assets | None = None
 
     @property
@@ -433,9 +513,12 @@ class Synthesizer:
         pts = _face_points(face, landmarks)
         size = face.shape[0]
         lo, hi = min_area(kind), MAX_AREA
+        extra = np.random.default_rng(seed_list + [EXTRA_STREAM])  # loops and recolouring only
         best = None
         for attempt in range(MAX_TRIES):
             occ, alpha, meta = getattr(self, f"_draw_{kind}")(face, pts, rng)
+            if kind == "facemask" and self.recolor and extra.random() < self.recolor:
+                occ = _recolor(occ, alpha, extra, meta)
             occ, cm = _color_match(occ, alpha, face, pts.box, rng)
             occluded, mask = composite(face, occ, alpha, soften=rng.uniform(0.6, 1.2) * size / 256)
             ratio = float(mask.mean())
@@ -449,8 +532,14 @@ class Synthesizer:
         occluded, mask, meta, ratio = best
         if not mask.any():
             raise UnveilError(f"could not place a '{kind}' occluder on this face")
+        loops = None
+        if kind == "facemask" and self.loops and extra.random() < self.loops:
+            occluded, loops = _draw_loops(occluded, mask, pts, np.asarray(meta["anchors"]), extra, meta)
+            mask = mask | loops
+            ratio = float(mask.mean())
+        meta.pop("anchors", None)
         meta.update(seed=seed_list, attempts=attempt + 1, hole_ratio=round(ratio, 4))
-        return SynthSample(occluded, mask, face.copy(), kind, meta)
+        return SynthSample(occluded, mask, face.copy(), kind, meta, loops)
 
     # kinds -------------------------------------------------------------------------------------
     def _draw_facemask(self, face, pts: FacePoints, rng):
@@ -475,7 +564,7 @@ class Synthesizer:
             w, h = max(1, round(img.shape[1] * f)), max(1, round(img.shape[0] * f))
             src = src * np.array([w / img.shape[1], h / img.shape[0]])
             img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-        meta = {"asset": tpl.path.name, "template": tpl.name}
+        meta = {"asset": tpl.path.name, "template": tpl.name, "family": tpl.family, "anchors": dst.tolist()}
         light = tpl.family in ("surgical", "cloth", "KN95", "N95")
         if light and rng.random() < 0.35:
             tex, tname = A.texture_image(rng)

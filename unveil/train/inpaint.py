@@ -35,8 +35,9 @@ class LossWeights:
     l1_hole: float = 6.0
     l1_valid: float = 1.0
     ssim: float = 1.0
-    perceptual: float = 0.0  # VGG16 relu1_2..relu3_3
+    perceptual: float = 0.0  # on `features`' taps
     style: float = 0.0
+    features: str = "vgg"  # perceptual/style net: vgg (VGG16 relu1_2..relu3_3) or alex (AlexNet, LPIPS-style)
     tv: float = 0.0
     adversarial: float = 0.0  # > 0 turns the SN-PatchGAN discriminator on
     feature_matching: float = 0.0
@@ -69,15 +70,17 @@ class Losses(torch.nn.Module):
     def __init__(self, w: LossWeights):
         super().__init__()
         self.w = w
-        self.vgg = L.VGGLoss() if (w.perceptual or w.style) else None
+        if w.features not in ("vgg", "alex"):
+            raise UnveilError(f"loss.features must be 'vgg' or 'alex', not '{w.features}'")
+        self.feat = L.FeatureLoss(w.features) if (w.perceptual or w.style) else None
 
     def forward(self, pred, comp, target, mask, d_fake=None, d_feats=None) -> tuple[torch.Tensor, dict]:
         w, parts = self.w, {}
         parts["l1"] = L.masked_l1(pred, target, mask, w.l1_hole, w.l1_valid)
         if w.ssim:
             parts["ssim"] = w.ssim * L.ssim_loss(comp, target)
-        if self.vgg is not None:
-            perc, style = self.vgg(comp, target)
+        if self.feat is not None:
+            perc, style = self.feat(comp, target)
             if w.perceptual:
                 parts["perc"] = w.perceptual * perc
             if w.style:

@@ -4,8 +4,8 @@ Segmentation (occluder masks): soft Dice, BCE + Dice. Every segmentation loss ta
 (N x 1 x H x W) and float 0/1 targets of the same shape.
 
 Inpainting: images are N x 3 x H x W in [-1, 1], masks N x 1 x H x W with 1 = hole.
-:func:`masked_l1` (hole and valid terms weighted apart), :func:`ssim_loss`, :class:`VGGLoss`
-(perceptual and style/Gram losses on ImageNet VGG16 features, the real weights LPIPS uses),
+:func:`masked_l1` (hole and valid terms weighted apart), :func:`ssim_loss`, :class:`FeatureLoss`
+(perceptual and style/Gram losses on ImageNet VGG16 or AlexNet features, the real weights LPIPS uses),
 :func:`tv_loss`, and the adversarial pieces: :func:`d_hinge_loss` / :func:`g_hinge_loss`,
 :func:`d_lsgan_loss` / :func:`g_lsgan_loss` and :func:`feature_matching_loss`.
 """
@@ -105,34 +105,52 @@ def gram(f: torch.Tensor) -> torch.Tensor:
     return f @ f.transpose(1, 2) / (c * h * w)
 
 
-class VGGLoss(nn.Module):
-    """Perceptual (L1 between VGG16 relu1_2..relu3_3 features) and style (L1 between their Gram
-    matrices) losses, with the real ImageNet VGG16 weights (frozen). Inputs in [-1, 1]."""
+class FeatureLoss(nn.Module):
+    """Perceptual and style (Gram) losses on frozen ImageNet features, with the real weights LPIPS
+    uses. Inputs in [-1, 1]; returns (perceptual, style).
+
+    * ``net="vgg"``: VGG16 relu1_2..relu3_3 (``layers`` taps), perceptual = L1 between the raw
+      features (the LaFIn / IFACENET recipe; about 2.8 s per batch-8 pass on one CPU thread).
+    * ``net="alex"``: AlexNet relu1..relu5, perceptual = LPIPS's distance without its learned
+      linear layer: each feature vector unit-normalised over channels, squared difference summed
+      over channels, averaged over positions and taps (about 0.16 s a pass: what a CPU affords).
+      Judge a model trained on it with the VGG-based LPIPS, not this one.
+    """
 
     MEAN = (0.485, 0.456, 0.406)
     STD = (0.229, 0.224, 0.225)
 
-    def __init__(self, layers: int = 3, pretrained: bool = True):
+    def __init__(self, net: str = "vgg", layers: int | None = None, pretrained: bool = True):
         super().__init__()
-        from unveil.models.imagenet import VGG16Features
+        from unveil.models.imagenet import AlexNetFeatures, VGG16Features
 
-        vgg = VGG16Features(pretrained=pretrained)
-        last = VGG16Features.taps[layers - 1]
-        vgg.layers = vgg.layers[: last + 1]
-        self.taps = VGG16Features.taps[:layers]
-        self.vgg = vgg.eval().requires_grad_(False)
+        if net == "vgg":
+            layers = layers or 3
+            feats = VGG16Features(pretrained=pretrained)
+            feats.layers = feats.layers[: VGG16Features.taps[layers - 1] + 1]  # cut after the last tap
+        elif net == "alex":
+            layers = layers or 5
+            feats = AlexNetFeatures(pretrained=pretrained)
+            feats.convs = feats.convs[:layers]
+        else:
+            raise ValueError(f"feature net must be 'vgg' or 'alex', not {net!r}")
+        self.net = net
+        self.feats = feats.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1))
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.vgg(((x + 1) / 2 - self.mean) / self.std)  # layers cut after the last tap
+        return self.feats(((x + 1) / 2 - self.mean) / self.std)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(perceptual, style) losses."""
         fp = self.features(pred)
         with torch.no_grad():
             ft = self.features(target)
-        perc = sum(F.l1_loss(a, b) for a, b in zip(fp, ft))
+        if self.net == "alex":
+            unit = [(F.normalize(a, dim=1, eps=1e-8), F.normalize(b, dim=1, eps=1e-8)) for a, b in zip(fp, ft)]
+            perc = sum(((a - b) ** 2).sum(1).mean() for a, b in unit) / len(unit)
+        else:
+            perc = sum(F.l1_loss(a, b) for a, b in zip(fp, ft))
         style = sum(F.l1_loss(gram(a), gram(b)) for a, b in zip(fp, ft))
         return perc, style
 

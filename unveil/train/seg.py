@@ -32,6 +32,11 @@ class SegTrainConfig(TrainConfig):
     steps: int = 3000
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    #: face masks of the train and val pools drawn with ear loops / straps, and recoloured
+    loops: float = 0.0
+    recolor: float = 0.0
+    #: share of training samples zoomed out (the pipeline's wide crop, for chin, neck and ears)
+    zoom_out: float = 0.0
 
 
 @torch.no_grad()
@@ -62,14 +67,15 @@ class SegTask(Task):
         cfg, progress = self.cfg, self.ctx.progress
 
         def pool(split: str, n: int, clean: int) -> dict:
-            p = load_pool(build_pool(PoolSpec(split, n, cfg.size, cfg.seed), cfg.data, progress=progress))
+            p = load_pool(build_pool(PoolSpec(split, n, cfg.size, cfg.seed, loops=cfg.loops, recolor=cfg.recolor),
+                                     cfg.data, progress=progress))
             if clean:
                 c = load_pool(build_pool(PoolSpec(split, clean, cfg.size, cfg.seed, clean=True), cfg.data,
                                          progress=progress))
                 p = merge_pools(p, c)
             return p
 
-        self.train_ds = SegPool(pool("train", cfg.train_pool, cfg.clean_pool), augment=True)
+        self.train_ds = SegPool(pool("train", cfg.train_pool, cfg.clean_pool), augment=True, zoom_out=cfg.zoom_out)
         val_clean = round(cfg.clean_pool * cfg.val_pool / max(cfg.train_pool, 1))
         self.val_ds = SegPool(pool("val", cfg.val_pool, val_clean))
         if cfg.init:  # fine-tune: the network (and its configuration) come from the initial weights

@@ -53,8 +53,7 @@ from unveil.train.inpaint import InpaintTask, InpaintTrainConfig
 from unveil.train.inpaintdata import MaskMix, MaskSampler
 from unveil.occlusion.segpool import CACHE
 
-REAL_FOLDERS = ("rmfd", "facemask_detection")
-IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+from unveil.data.faces import holdout_split, real_photos  # noqa: F401 (re-exported)
 
 
 # --- domain A: real masked photos, aligned, with their mask -----------------------------------
@@ -70,27 +69,6 @@ class RealPoolSpec:
     def path(self, root: Path = CACHE) -> Path:
         n = f"-n{self.limit}" if self.limit else ""
         return Path(root) / f"real-masked-{self.size}-c{self.crop}-h{self.holdout}-s{self.seed}{n}.npz"
-
-
-def real_photos(data=None) -> list[Path]:
-    """Every photo of the real masked folders, sorted (folder, name)."""
-    from unveil.data.paths import data_root
-
-    root = data_root(data, need="real_masked")
-    out = []
-    for f in REAL_FOLDERS:
-        d = root / "real_masked" / f
-        if not d.is_dir():
-            raise UnveilError(f"{d} is missing: the real masked photos are needed (see the data README)")
-        out += sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXT)
-    return out
-
-
-def holdout_split(n: int, holdout: int, seed: int = 0) -> np.ndarray:
-    """bool (n,): True for the photos kept aside for evaluation (a seeded random choice)."""
-    keep = np.zeros(n, bool)
-    keep[np.random.default_rng((seed, 11)).permutation(n)[: min(holdout, n)]] = True
-    return keep
 
 
 def build_real_pool(spec: RealPoolSpec = RealPoolSpec(), data=None, progress: bool = True,

@@ -1,0 +1,208 @@
+"""``unveil eval-coverage``: how much of an occluder survives ``unveil remove``, on whole photos.
+
+Clean photos get a face mask with ear loops (or an N95's head straps) drawn by the synthesizer
+(:class:`unveil.occlusion.synth.Synthesizer` with ``loops=1``, a third recoloured), the full
+pipeline restores them (SOCLNET's automatic mask, the chosen inpainter, paste-back), and the output
+is compared with the masked input pixel by pixel. A pixel is *left* when it comes back
+byte-identical to the masked input. Pooled over all photos:
+
+* ``body left``: the share of the mask's body pixels left (the loops apart);
+* ``loops left``: the share of the loop / strap pixels left;
+* ``far``: the share of changed pixels farther than ``far`` px from the occluder (work spilled
+  onto the face or the background);
+* ``missed``: photos where no face was restored (no face found, or no occluder found on it).
+
+Faces: ``lfw`` uses whole LFW deep-funneled photos (250 px, the head with its shoulders, so chin,
+neck and ears are in view: the real-photo case); ``utkface`` the aligned UTKFace *test* crops
+(the synthetic test set's framing, where the crop ends at the chin). Clean photos of the same
+source, without any occluder, measure how often a bare face is touched.
+
+``sheet.png`` shows masked input, output and what was left (red) for the first photos, and
+``real_before.png`` / ``real_after.png`` are contact sheets of the real masked photos kept aside
+(:data:`unveil.data.faces.REAL_HOLDOUT`) before and after. All of it is derived from the research
+data: it stays in the run folder, never in the repository.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from unveil.errors import UnveilError
+from unveil.eval.harness import command_line
+from unveil.io import read_image, write_image, write_json, write_text
+from unveil.viz import image_grid
+
+SOURCES = ("lfw", "utkface")
+
+
+@dataclass
+class CoverageConfig:
+    model: str = "auto"  #: inpainter (auto: the pipeline's choice per kind of hole)
+    segmenter: str = "soclnet"
+    faces: str = "lfw"
+    n: int = 100
+    clean: int = 100  #: clean photos of the same source (no occluder): how often one is touched
+    seed: int = 0
+    far: int = 25  #: changed pixels farther than this (px) from the occluder count as "far"
+    real: bool = True  #: contact sheets of the held-out real masked photos
+    sheet: int = 12
+    data: str | None = None
+    out: str | None = None
+
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("runs") / "eval-coverage" / f"{self.model}-{self.faces}"
+
+
+def _photos(source: str, n: int, seed: int, data) -> list[np.ndarray]:
+    from unveil.data import face_records, load_face
+
+    if source == "lfw":
+        recs = face_records("lfw", data=data)
+        order = np.random.default_rng((seed, 5)).permutation(len(recs))[:n]
+        return [read_image(recs[i].path) for i in order]  # the whole photo, not the face box
+    recs = face_records("utkface", "test", data)
+    return [load_face(r, 256) for r in recs[:n]]
+
+
+def coverage_counts(masked: np.ndarray, output: np.ndarray, occluder: np.ndarray,
+                    loops: np.ndarray | None, far: int) -> dict:
+    """Pixel counts of one photo: occluder body / loop pixels and how many came back unchanged;
+    changed pixels, and how many lie farther than ``far`` px from the occluder."""
+    same = ~(output != masked).any(-1)
+    loops = np.zeros_like(occluder) if loops is None else loops
+    body = occluder & ~loops
+    changed = ~same
+    dist = cv2.distanceTransform((~occluder).astype(np.uint8), cv2.DIST_L2, 5)
+    return {"body": int(body.sum()), "body_left": int((body & same).sum()),
+            "loops": int(loops.sum()), "loops_left": int((loops & same).sum()),
+            "changed": int(changed.sum()), "far": int((changed & (dist > far)).sum())}
+
+
+def summarize(counts: list[dict]) -> dict:
+    tot = {k: sum(c[k] for c in counts) for k in ("body", "body_left", "loops", "loops_left", "changed", "far")}
+    share = lambda a, b: tot[a] / tot[b] if tot[b] else float("nan")  # noqa: E731
+    return {"photos": len(counts), "body_left": share("body_left", "body"), "loops_left": share("loops_left", "loops"),
+            "far": share("far", "changed"), "pixels": tot}
+
+
+def _left_overlay(masked: np.ndarray, output: np.ndarray, occluder: np.ndarray) -> np.ndarray:
+    left = occluder & ~(output != masked).any(-1)
+    out = output.copy()
+    out[left] = (255, 0, 0)
+    return out
+
+
+def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
+    from unveil.occlusion.synth import Synthesizer
+    from unveil.pipeline import Restorer
+
+    if cfg.faces not in SOURCES:
+        raise UnveilError(f"--faces must be one of {', '.join(SOURCES)}, got '{cfg.faces}'")
+    out = cfg.out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    restorer = Restorer(segmenter=cfg.segmenter, inpainter=None if cfg.model == "auto" else cfg.model)
+    photos = _photos(cfg.faces, cfg.n + cfg.clean, cfg.seed, cfg.data)
+    occluded_photos, clean_photos = photos[:cfg.n], photos[cfg.n:]
+    counts, missed, sheet, seconds = [], 0, [], []
+    for i, photo in enumerate(tqdm(occluded_photos, desc="coverage", unit="photo", disable=not progress)):
+        synth = Synthesizer(cfg.data, "test", photo.shape[0], loops=1.0, recolor=0.33)
+        try:
+            s = synth.sample(photo, seed=(cfg.seed, i), kind="facemask")
+        except UnveilError:
+            continue  # no face to draw on
+        t = time.perf_counter()
+        try:
+            res = restorer.restore(s.occluded)
+            output, restored = res.image, any(f.restored for f in res.faces)
+        except UnveilError:
+            output, restored = s.occluded, False
+        seconds.append(time.perf_counter() - t)
+        missed += not restored
+        counts.append(coverage_counts(s.occluded, output, s.mask, s.loops, cfg.far))
+        if len(sheet) < cfg.sheet:
+            sheet.append([s.occluded, output, _left_overlay(s.occluded, output, s.mask)])
+    if not counts:
+        raise UnveilError("no photo could be given a face mask (no face found)")
+    touched, touched_px = 0, []
+    for photo in tqdm(clean_photos, desc="clean photos", unit="photo", disable=not progress):
+        try:
+            res = restorer.restore(photo)
+            changed = (res.image != photo).any(-1)
+        except UnveilError:
+            changed = np.zeros(photo.shape[:2], bool)
+        touched += bool(changed.any())
+        touched_px.append(float(changed.mean()))
+    summary = summarize(counts)
+    summary.update(missed=missed, clean=len(clean_photos),
+                   clean_touched=touched / len(clean_photos) if clean_photos else float("nan"),
+                   clean_changed_px=float(np.mean(touched_px)) if touched_px else float("nan"),
+                   seconds_per_photo=float(np.mean(seconds)) if seconds else float("nan"))
+    if sheet:
+        write_image(out / "sheet.png", image_grid(sheet, ["masked", "output", "left (red)"]))
+    real = real_sheets(restorer, out, cfg.data, progress) if cfg.real else {}
+    table = coverage_table(cfg, summary, real)
+    result = {"config": asdict(cfg), "command": command_line(), "summary": summary, "real": real,
+              "table": table, "out_dir": str(out)}
+    write_json(out / "coverage.json", result)
+    write_text(out / "table.md", table + "\n")
+    return result
+
+
+def real_sheets(restorer, out: Path, data=None, progress: bool = True, height: int = 160,
+                per_row: int = 10) -> dict:
+    """Contact sheets (before / after) of the held-out real masked photos; counts of what happened."""
+    from unveil.data.faces import REAL_HOLDOUT, holdout_split, real_photos
+
+    try:
+        photos = real_photos(data)
+    except UnveilError as e:
+        return {"skipped": str(e)}
+    held = [p for p, k in zip(photos, holdout_split(len(photos), REAL_HOLDOUT)) if k]
+    before, after, restored, no_face = [], [], 0, 0
+    for p in tqdm(held, desc="real photos", unit="photo", disable=not progress):
+        img = read_image(p)
+        try:
+            res = restorer.restore(img)
+            outp = res.image
+            restored += any(f.restored for f in res.faces)
+        except UnveilError:
+            outp = img
+            no_face += 1
+        w = max(1, round(img.shape[1] * height / img.shape[0]))
+        before.append(cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA))
+        after.append(cv2.resize(outp, (w, height), interpolation=cv2.INTER_AREA))
+    for name, cells in (("real_before.png", before), ("real_after.png", after)):
+        write_image(out / name, _contact(cells, per_row))
+    return {"photos": len(held), "restored": restored, "no_face": no_face}
+
+
+def _contact(cells: list[np.ndarray], per_row: int) -> np.ndarray:
+    h = cells[0].shape[0]
+    rows = []
+    for i in range(0, len(cells), per_row):
+        row = np.concatenate(cells[i:i + per_row], 1)
+        rows.append(row)
+    width = max(r.shape[1] for r in rows)
+    canvas = np.full((h * len(rows), width, 3), 255, np.uint8)
+    for k, r in enumerate(rows):
+        canvas[k * h:(k + 1) * h, :r.shape[1]] = r
+    return canvas
+
+
+def coverage_table(cfg: CoverageConfig, s: dict, real: dict) -> str:
+    pct = lambda v: "n/a" if v != v else f"{100 * v:.1f} %"  # noqa: E731
+    lines = [f"**eval-coverage** ({cfg.model}, {cfg.segmenter}) on {s['photos']} {cfg.faces} photos with a drawn "
+             f"face mask and its loops",
+             "", "| body left | loops left | changed > %d px away | missed | clean touched | s/photo |" % cfg.far,
+             "|---|---|---|---|---|---|",
+             f"| {pct(s['body_left'])} | {pct(s['loops_left'])} | {pct(s['far'])} | {s['missed']} | "
+             f"{pct(s['clean_touched'])} of {s['clean']} | {s['seconds_per_photo']:.2f} |"]
+    if real.get("photos"):
+        lines += ["", f"Held-out real masked photos: {real['restored']} of {real['photos']} restored, "
+                      f"{real['no_face']} without a face found (real_before.png, real_after.png)."]
+    return "\n".join(lines)
