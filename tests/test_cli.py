@@ -8,7 +8,7 @@ from PIL import Image
 
 from unveil.cli import app
 
-COMMANDS = ["models", "detect", "inpaint", "eval", "eval-seg", "eval-verify", "masks", "synth", "demo",
+COMMANDS = ["models", "detect", "inpaint", "eval", "eval-seg", "eval-coverage", "eval-verify", "masks", "synth", "demo",
             "bench", "remove", "compare", "export", "serve", "eval-real", "eval-gender", "gallery"]
 
 
@@ -183,3 +183,14 @@ def test_eval_takes_a_weight_file(run_cli, data_root, tmp_path):
     code, _, err = run_cli("eval", "--model", "ifacenet", "--weights", tmp_path / "none.safetensors",
                            "--data", data_root, "--out", tmp_path / "ev2")
     assert code == 2 and "no weights" in err
+
+
+def test_short_help_version_and_threads(run_cli, tmp_path):
+    code, out, _ = run_cli("-h")
+    assert code == 0 and "Usage" in out and "remove" in out
+    from unveil.version import __version__
+
+    code, out, _ = run_cli("--version")
+    assert code == 0 and out.strip() == f"unveil {__version__}"
+    code, out, err = run_cli("remove", tmp_path / "none.jpg", "-o", tmp_path, "--threads", "0")
+    assert code == 2 and "--threads must be at least 1" in err

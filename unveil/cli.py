@@ -15,12 +15,41 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from unveil.version import __version__
+
+        typer.echo(f"unveil {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Find what hides a face and restore the face beneath."""
 
 #: `unveil inpaint` works on the whole image it is given; beyond this, crop the face first.
 MAX_INPAINT_SIDE = 4096
 
 DataOpt = typer.Option(None, "--data", help="Data root (default: $UNVEIL_DATA, else ../shared/data).")
+
+
+def set_threads(threads: int | None) -> int:
+    """torch's and ONNX Runtime's CPU threads: ``threads``, or half the cores (at least 1)."""
+    import os
+
+    if threads is not None and threads < 1:
+        raise UnveilError(f"--threads must be at least 1, got {threads}")
+    n = threads or max(1, (os.cpu_count() or 2) // 2)
+    os.environ.setdefault("OMP_NUM_THREADS", str(n))
+    import torch
+
+    torch.set_num_threads(n)
+    return n
 
 
 @app.command("models")
@@ -44,6 +73,8 @@ def remove_cmd(
     faces: str = typer.Option("all", "--faces", help="all, largest, or indices like 0,2 (largest first)."),
     dilate: int = typer.Option(6, "--dilate", help="Grow the automatic mask by this many crop pixels."),
     threshold: float = typer.Option(0.5, "--threshold", help="Occluder probability threshold."),
+    wide: bool = typer.Option(True, "--wide/--no-wide", help="Also look for the occluder on a wide crop "
+                              "(chin, neck, ears) and fill what lies beyond the face crop."),
     save_masks: bool = typer.Option(False, "--save-masks", help="Also write NAME.mask.png (filled pixels)."),
     report: bool = typer.Option(False, "--report", help="Also write NAME.json (per-face report)."),
     identity: bool = typer.Option(False, "--identity", help="Identity distance input vs output per face "
@@ -51,8 +82,11 @@ def remove_cmd(
     suffix: Optional[str] = typer.Option(None, "--format", help="Output format: png, jpg, webp "
                                          "(default: the input's)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the models (default: half "
+                                          "the cores, at least 1, so a busy machine is not oversubscribed)."),
 ) -> None:
     """Find what hides each face of PHOTOS and restore the face beneath (batch, with a progress bar)."""
+    set_threads(threads)
     from unveil.batch import check_format, collect_photos, run_batch
     from unveil.pipeline import Restorer, RestoreOptions
 
@@ -60,7 +94,7 @@ def remove_cmd(
     if mask is not None and len(items) != 1:
         raise UnveilError(f"--mask applies to one photo, but {len(items)} were given")
     check_format(suffix)
-    opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, identity=identity)
+    opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=wide, identity=identity)
     restorer = Restorer(segmenter=None if mask is not None else segmenter,
                         inpainter=model, device=device, options=opts)
     r = run_batch(restorer, items, out_dir, suffix, mask, save_masks, report)
@@ -211,6 +245,8 @@ def eval_coverage_cmd(
     clean: int = typer.Option(100, "--clean", help="Clean photos: how often a bare face is touched (0: none)."),
     far: int = typer.Option(25, "--far", help="Changed pixels farther than this (px) from the occluder count as far."),
     real: bool = typer.Option(True, "--real/--no-real", help="Contact sheets of the held-out real masked photos."),
+    wide: bool = typer.Option(True, "--wide/--no-wide", help="The pipeline's wide crop (see `remove --help`)."),
+    weights: Optional[Path] = typer.Option(None, "--seg-weights", help="Segmenter weight file (default: shipped)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval-coverage/...)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
@@ -218,7 +254,7 @@ def eval_coverage_cmd(
     from unveil.eval.coverage import CoverageConfig, run_coverage
 
     r = run_coverage(CoverageConfig(model=model, segmenter=segmenter, faces=faces, n=n, clean=clean, far=far,
-                                    real=real, data=str(data) if data else None, out=str(out) if out else None))
+                                    real=real, wide=wide, seg_weights=str(weights) if weights else None, data=str(data) if data else None, out=str(out) if out else None))
     typer.echo(r["table"])
     typer.echo(f"wrote {r['out_dir']}/coverage.json, table.md, sheet.png" +
                (", real_before.png, real_after.png" if real else ""))

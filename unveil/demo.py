@@ -42,10 +42,11 @@ def run_demo(out: Path, model_name: str | None = None) -> list[str]:
     from unveil.eval.metrics import psnr, ssim
 
     iou = (hole & occ).sum() / max((hole | occ).sum(), 1)
+    left = (occ & ~(res.image != masked).any(-1)).sum() / max(occ.sum(), 1)
     return [f"model: {restorer.model_name}; segmenter: soclnet; {res.seconds:.2f} s end to end",
             f"face 0: occluder '{face.occluder}' over {face.area * 100:.0f} % of the face crop",
-            f"found mask vs the drawn one: IoU {iou:.3f}; {hole.mean() * 100:.1f} % of the photo filled "
-            f"(nothing outside it changes)",
+            f"found mask vs the drawn one: IoU {iou:.3f}; {left * 100:.1f} % of the drawn mask left unchanged; "
+            f"{hole.mean() * 100:.1f} % of the photo filled (nothing outside it changes)",
             f"restored vs original inside the filled region: PSNR {psnr(res.image, photo, hole):.2f} dB, "
             f"SSIM {ssim(res.image, photo, hole):.3f}",
             *[f"wrote {out / fn}" for fn in files]]

@@ -50,12 +50,15 @@ class CoverageConfig:
     seed: int = 0
     far: int = 25  #: changed pixels farther than this (px) from the occluder count as "far"
     real: bool = True  #: contact sheets of the held-out real masked photos
+    wide: bool = True  #: the pipeline's wide crop (RestoreOptions.wide)
+    seg_weights: str | None = None  #: a segmenter weight file (a training run's) instead of the shipped one
     sheet: int = 12
     data: str | None = None
     out: str | None = None
 
     def out_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("runs") / "eval-coverage" / f"{self.model}-{self.faces}"
+        tag = "" if self.wide else "-nowide"
+        return Path(self.out) if self.out else Path("runs") / "eval-coverage" / f"{self.model}-{self.faces}{tag}"
 
 
 def _photos(source: str, n: int, seed: int, data) -> list[np.ndarray]:
@@ -105,7 +108,12 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
         raise UnveilError(f"--faces must be one of {', '.join(SOURCES)}, got '{cfg.faces}'")
     out = cfg.out_dir()
     out.mkdir(parents=True, exist_ok=True)
-    restorer = Restorer(segmenter=cfg.segmenter, inpainter=None if cfg.model == "auto" else cfg.model)
+    from unveil import models
+    from unveil.pipeline import RestoreOptions
+
+    seg = models.load(cfg.segmenter, "segmenter", weights=cfg.seg_weights) if cfg.seg_weights else cfg.segmenter
+    restorer = Restorer(segmenter=seg, inpainter=None if cfg.model == "auto" else cfg.model,
+                        options=RestoreOptions(wide=cfg.wide))
     photos = _photos(cfg.faces, cfg.n + cfg.clean, cfg.seed, cfg.data)
     occluded_photos, clean_photos = photos[:cfg.n], photos[cfg.n:]
     counts, missed, sheet, seconds = [], 0, [], []
@@ -196,8 +204,9 @@ def _contact(cells: list[np.ndarray], per_row: int) -> np.ndarray:
 
 def coverage_table(cfg: CoverageConfig, s: dict, real: dict) -> str:
     pct = lambda v: "n/a" if v != v else f"{100 * v:.1f} %"  # noqa: E731
-    lines = [f"**eval-coverage** ({cfg.model}, {cfg.segmenter}) on {s['photos']} {cfg.faces} photos with a drawn "
-             f"face mask and its loops",
+    seg = cfg.segmenter + (f" ({Path(cfg.seg_weights).name})" if cfg.seg_weights else "")
+    lines = [f"**eval-coverage** (inpainter {cfg.model}, segmenter {seg}, wide crop {'on' if cfg.wide else 'off'}) "
+             f"on {s['photos']} {cfg.faces} photos with a drawn face mask and its loops",
              "", "| body left | loops left | changed > %d px away | missed | clean touched | s/photo |" % cfg.far,
              "|---|---|---|---|---|---|",
              f"| {pct(s['body_left'])} | {pct(s['loops_left'])} | {pct(s['far'])} | {s['missed']} | "
