@@ -223,6 +223,7 @@ def eval_seg_cmd(
     threshold: float = typer.Option(0.5, "--threshold", help="Occluder when probability >= this."),
     real: int = typer.Option(24, "--real", help="Real masked photos in sheet_real.png (0: none)."),
     clean: int = typer.Option(200, "--clean", help="Clean test faces for the false-alarm row (0: none)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Segmenter weight file (default: the shipped one)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval-seg/NAME)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
@@ -230,6 +231,7 @@ def eval_seg_cmd(
     from unveil.eval.seg import SegEvalConfig, run_seg_eval
 
     r = run_seg_eval(SegEvalConfig(model=model, n=n, size=size, threshold=threshold, real=real, clean=clean,
+                                   weights=str(weights) if weights else None,
                                    data=str(data) if data else None, out=str(out) if out else None))
     typer.echo(r["table"])
     typer.echo(f"wrote {r['out_dir']}/seg_metrics.json, table.md, sheet_synthetic.png, sheet_real.png")

@@ -38,6 +38,7 @@ class SegEvalConfig:
     real: int = 24
     #: clean UTKFace test faces (no occluder): how often a bare face is "found" occluded
     clean: int = 200
+    weights: str | None = None  #: a segmenter weight file (a training run's) instead of the shipped one
     data: str | None = None
     out: str | None = None
 
@@ -53,12 +54,12 @@ def overlay(image: np.ndarray, mask: np.ndarray, colour=(255, 40, 40)) -> np.nda
     return out.astype(np.uint8)
 
 
-def _predictor(name: str):
+def _predictor(name: str, weights: str | None = None):
     if name == TRIVIAL:
         return lambda img: np.zeros(img.shape[:2], np.float32)
-    from unveil.models import load_segmenter
+    from unveil import models
 
-    return load_segmenter(name).segment
+    return models.load(name, "segmenter", **({"weights": weights} if weights else {})).segment
 
 
 def real_sheet(predict, n: int, data=None, threshold: float = 0.5, size: int = 256) -> np.ndarray | None:
@@ -109,7 +110,7 @@ def clean_faces_score(predict, cfg: SegEvalConfig, progress: bool = True) -> dic
 def run_seg_eval(cfg: SegEvalConfig, progress: bool = True) -> dict:
     pool = load_pool(build_pool(PoolSpec("test", cfg.n, cfg.size, cfg.seed), cfg.data, progress=progress))
     kinds = [str(k) for k in pool["kind_names"]]
-    predict = _predictor(cfg.model)
+    predict = _predictor(cfg.model, cfg.weights)
     counts = {k: np.zeros(4, np.int64) for k in kinds}
     ious = {k: [] for k in kinds}
     times, sheet = [], []
