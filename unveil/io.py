@@ -52,6 +52,15 @@ def _open(path: str | os.PathLike | bytes, name: str | None = None, max_side: in
         raise TooLarge(f"{p}: image is too large (limit {MAX_PIXELS:,} pixels)") from None
     except OSError as e:
         raise UnveilError(f"{p}: cannot read the image, it is damaged or truncated ({e})") from None
+    try:
+        _check(im, p, max_side)
+    except BaseException:
+        im.close()  # a refused file is not left open
+        raise
+    return im
+
+
+def _check(im: Image.Image, p, max_side: int | None) -> None:
     w, h = im.size
     if w * h > MAX_PIXELS:
         raise TooLarge(f"{p}: image is too large ({w}x{h}; limit {MAX_PIXELS:,} pixels)")
@@ -62,9 +71,24 @@ def _open(path: str | os.PathLike | bytes, name: str | None = None, max_side: in
         raise UnveilError(f"{p}: image is too small ({w}x{h})")
     try:
         im.load()
-    except (OSError, SyntaxError) as e:
-        raise UnveilError(f"{p}: image is damaged or truncated ({e})") from None
-    return im
+    except Exception as e:  # noqa: BLE001 - Pillow's decoders raise many kinds on broken files
+        raise UnveilError(f"{p}: image is damaged or truncated ({type(e).__name__}: {e})") from None
+
+
+def _decode(path, name, max_side, work):
+    """Open ``path`` and run ``work(image)`` on it; any error of Pillow's while decoding or
+    converting (a broken EXIF tag, a corrupt chunk: ValueError, TypeError, struct.error, ...)
+    becomes one clear UnveilError, and Pillow's warnings stay quiet."""
+    label = name or ("upload" if isinstance(path, (bytes, bytearray)) else path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with _open(path, name, max_side) as im:
+                return work(im)
+        except (UnveilError, MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise UnveilError(f"{label}: cannot decode the image, it is damaged ({type(e).__name__}: {e})") from None
 
 
 def to_rgb(im: Image.Image) -> np.ndarray:
@@ -91,17 +115,19 @@ def read_image_info(path: str | os.PathLike | bytes, name: str | None = None,
     """Like :func:`read_image`, plus what writing a result should keep: ``icc_profile`` (bytes or
     None), the original ``mode`` and whether EXIF orientation was applied (``exif_rotated``).
     ``path`` may also be the bytes of an image file (an upload; ``name`` labels messages)."""
-    with _open(path, name, max_side) as im:
+    def work(im):
         orientation = im.getexif().get(0x0112, 1)
         info = {"icc_profile": im.info.get("icc_profile"), "mode": im.mode,
                 "exif_rotated": orientation not in (None, 1)}
         return to_rgb(im), info
 
+    return _decode(path, name, max_side, work)
+
 
 def read_rgba(path: str | os.PathLike) -> np.ndarray:
     """Read an image with its alpha as uint8 HxWx4 RGBA (opaque where the file has no alpha)."""
-    with _open(path) as im:
-        return np.asarray(ImageOps.exif_transpose(im).convert("RGBA"), dtype=np.uint8).copy()
+    return _decode(path, None, None,
+                   lambda im: np.asarray(ImageOps.exif_transpose(im).convert("RGBA"), dtype=np.uint8).copy())
 
 
 def read_mask(path: str | os.PathLike | bytes, shape: tuple[int, int] | None = None,
@@ -110,15 +136,16 @@ def read_mask(path: str | os.PathLike | bytes, shape: tuple[int, int] | None = N
     transparency, the opaque pixels (strokes on a transparent background); otherwise the pixels
     brighter than mid-grey. With ``shape`` (H, W), a mask of another size is refused."""
     label = (name or "mask") if isinstance(path, (bytes, bytearray)) else path
-    with _open(path, name or "mask") as im:
+    def work(im):
         im = ImageOps.exif_transpose(im)
         alpha = None
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             alpha = np.asarray(im.convert("RGBA").getchannel("A"))
         if alpha is not None and alpha.min() < 255:  # strokes on a transparent background
-            arr = alpha > 127
-        else:
-            arr = np.asarray(im.convert("L")) > 127
+            return alpha > 127
+        return np.asarray(im.convert("L")) > 127
+
+    arr = _decode(path, name or "mask", None, work)
     if shape is not None and arr.shape != tuple(shape):
         raise UnveilError(
             f"{label}: mask is {arr.shape[1]}x{arr.shape[0]} but the image is "
