@@ -35,7 +35,7 @@ def test_every_learned_model_has_a_train_command():
     commands = {c.name for c in train.registered_commands}
     learned = {n for n in models.available(None) if models.info(n).network}
     assert commands == learned == {"cutface", "gender", "ifacenet", "ifacenet-single", "in2", "lgface",
-                                   "soclnet", "soclnet-noattn"}
+                                   "lgface-fidelity", "soclnet", "soclnet-noattn"}
 
 
 def test_eval_on_8_real_faces_writes_every_metric(run_cli, data_root, tmp_path):

@@ -294,8 +294,12 @@ def test_cli_remove_with_a_user_mask_and_never_overwrites_the_input(run_cli, pho
     img = np.asarray(Image.open(src))
     changed = (out != img).any(-1)
     assert changed[100:120, 100:150].mean() > 0.5 and not changed[m == 0].any()
-    code, _, err = run_cli("remove", src, "-o", photos / "sub", "--model", "telea")
-    assert code == 2 and "refusing to overwrite" in err
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "small.png").write_bytes(before)
+    code, _, err = run_cli("remove", own / "small.png", "-o", own, "--model", "telea")
+    assert code == 0, err  # written beside the input under a new name, never over it
+    assert (own / "small.png").read_bytes() == before and (own / "small-2.png").exists()
     assert src.read_bytes() == before
     code, _, err = run_cli("remove", photos, "-o", tmp_path / "o2", "--mask", tmp_path / "m.png")
     assert code == 2 and "one photo only" in err or "applies to one photo" in err
@@ -334,3 +338,42 @@ def test_remove_per_call_options_do_not_stick(demo):
     wide = unveil.remove(masked, model="telea", dilate=14, return_details=True).mask.sum()
     plain = unveil.remove(masked, model="telea", return_details=True).mask.sum()
     assert wide > 1.1 * plain
+
+
+def test_batch_plans_names_that_never_collide_or_overwrite(tmp_path, demo):
+    """Outputs are decided before any work: same-named inputs keep both, no output or mask lands
+    on an input, an existing file is only replaced with --overwrite, and one unreadable photo
+    does not stop the batch."""
+    from unveil.batch import collect_photos, plan_outputs, run_batch
+
+    _, masked, _ = demo
+    d = tmp_path / "d"
+    (d / "a").mkdir(parents=True)
+    (d / "b").mkdir()
+    Image.fromarray(masked).save(d / "p.png")
+    Image.fromarray(masked).save(d / "p.tif")  # maps to p.png too: over the other input
+    Image.fromarray(masked).save(d / "a" / "q.jpg")
+    Image.fromarray(masked).save(d / "b" / "q.jpg")
+    (d / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    items = collect_photos([d / "a" / "q.jpg", d / "b" / "q.jpg"])
+    plan, refused = plan_outputs(items, tmp_path / "o")
+    assert [p.name for p in plan] == ["q.jpg", "q-2.jpg"] and not refused
+    items = collect_photos([d])
+    plan, refused = plan_outputs(items, d, save_masks=True)  # -o the input folder itself
+    names = [p.relative_to(d).as_posix() for p in plan]
+    inputs = {rel.as_posix() for _, rel in items}
+    assert len(set(names)) == len(names) and not set(names) & inputs and "p-2.png" in names
+    before = {p: p.read_bytes() for p in d.rglob("*") if p.is_file()}
+    r = run_batch(Restorer(segmenter="soclnet", inpainter="telea"), items, d, save_masks=True, progress=False,
+                  say=lambda _: None)
+    assert r.done == 4 and len(r.failed) == 1 and "bad.png" in r.failed[0]
+    assert all(p.read_bytes() == b for p, b in before.items())  # no input touched
+    again = run_batch(Restorer(segmenter="soclnet", inpainter="telea"), collect_photos([d / "a" / "q.jpg"]),
+                      tmp_path / "o2", progress=False, say=lambda _: None)
+    assert again.done == 1
+    third = run_batch(Restorer(segmenter="soclnet", inpainter="telea"), collect_photos([d / "a" / "q.jpg"]),
+                      tmp_path / "o2", progress=False, say=lambda _: None)
+    assert third.done == 0 and "already exists" in third.failed[0]
+    fourth = run_batch(Restorer(segmenter="soclnet", inpainter="telea"), collect_photos([d / "a" / "q.jpg"]),
+                       tmp_path / "o2", progress=False, say=lambda _: None, overwrite=True)
+    assert fourth.done == 1

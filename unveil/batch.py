@@ -48,6 +48,41 @@ def check_format(fmt: str | None) -> None:
         raise UnveilError(f"--format must be png, jpg or webp, got '{fmt}'")
 
 
+def _siblings(dst: Path, save_masks: bool, report: bool) -> list[Path]:
+    """Every file the result of one photo writes: the image, and its mask / report if asked."""
+    return [dst] + ([dst.with_suffix(".mask.png")] if save_masks else []) + \
+        ([dst.with_suffix(".json")] if report else [])
+
+
+def plan_outputs(items: list[tuple[Path, Path]], out_dir: Path, fmt: str | None = None, save_masks: bool = False,
+                 report: bool = False, overwrite: bool = False) -> tuple[list[Path | None], list[str]]:
+    """Decide every output path before any work: (one path per item, or None for an item that
+    must not be written, and the reasons for those). Two inputs that map to one name keep both
+    (the later ones get ``-2``, ``-3``... before the suffix); no output, mask or report ever lands
+    on an input; a file that already exists is only replaced with ``overwrite``."""
+    inputs = {Path(src).resolve() for src, _ in items}
+    taken: set[Path] = set()
+    plan, refused = [], []
+    for src, rel in items:
+        base = output_path(src, rel, out_dir, fmt)
+        dst, k = base, 1
+        while True:
+            files = [f.resolve() for f in _siblings(dst, save_masks, report)]
+            if not any(f in taken or f in inputs for f in files):
+                break
+            k += 1
+            dst = base.with_name(f"{base.stem}-{k}{base.suffix}")
+        files = _siblings(dst, save_masks, report)
+        existing = [f for f in files if f.exists()]
+        if existing and not overwrite:
+            plan.append(None)
+            refused.append(f"{src}: {existing[0]} already exists (use --overwrite to replace it)")
+            continue
+        taken.update(f.resolve() for f in files)
+        plan.append(dst)
+    return plan, refused
+
+
 @dataclass
 class BatchResult:
     done: int = 0
@@ -74,21 +109,31 @@ def restore_photo(restorer, src: Path, dst: Path, mask=None, save_mask: bool = F
 
 def run_batch(restorer, items: list[tuple[Path, Path]], out_dir: Path, fmt: str | None = None, mask=None,
               save_masks: bool = False, report: bool = False, progress: bool = True,
-              say: Callable[[str], None] | None = None) -> BatchResult:
-    """Restore every ``(photo, relative path)`` of ``items`` into ``out_dir``; one line per photo
-    through ``say`` (default: above the progress bar), failures recorded and skipped."""
+              say: Callable[[str], None] | None = None, overwrite: bool = False) -> BatchResult:
+    """Restore every ``(photo, relative path)`` of ``items`` into ``out_dir`` (output names decided
+    first, :func:`plan_outputs`); one line per photo through ``say`` (default: above the progress
+    bar); failures of any kind are recorded and the batch goes on."""
     from tqdm import tqdm
 
     out = BatchResult()
+    plan, refused = plan_outputs(items, out_dir, fmt, save_masks, report, overwrite)
     bar = tqdm(items, desc="remove", unit="photo", disable=not progress or len(items) < 2, file=sys.stderr)
     say = say or bar.write
-    for src, rel in bar:
-        dst = output_path(src, rel, out_dir, fmt)
+    for msg in refused:
+        out.failed.append(msg)
+        say(f"unveil: skipped {msg}")
+    for (src, rel), dst in zip(bar, plan):
+        if dst is None:
+            continue
         try:
             res = restore_photo(restorer, src, dst, mask, save_masks, report)
         except UnveilError as e:
             out.failed.append(f"{src}: {e}")
             say(f"unveil: skipped {src}: {e}")
+            continue
+        except (MemoryError, Exception) as e:  # noqa: BLE001 - one photo never stops the batch
+            out.failed.append(f"{src}: unexpected {type(e).__name__}: {e}")
+            say(f"unveil: skipped {src}: unexpected {type(e).__name__}: {e}")
             continue
         out.done += 1
         out.outputs.append(dst)

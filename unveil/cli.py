@@ -84,6 +84,8 @@ def remove_cmd(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the models (default: half "
                                           "the cores, at least 1, so a busy machine is not oversubscribed)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that already exist (inputs are "
+                                   "never written over)."),
 ) -> None:
     """Find what hides each face of PHOTOS and restore the face beneath (batch, with a progress bar)."""
     set_threads(threads)
@@ -97,7 +99,7 @@ def remove_cmd(
     opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=wide, identity=identity)
     restorer = Restorer(segmenter=None if mask is not None else segmenter,
                         inpainter=model, device=device, options=opts)
-    r = run_batch(restorer, items, out_dir, suffix, mask, save_masks, report)
+    r = run_batch(restorer, items, out_dir, suffix, mask, save_masks, report, overwrite=overwrite)
     if r.failed:
         if r.done == 0 and len(items) == 1:
             raise UnveilError(r.failed[0])

@@ -180,3 +180,13 @@ class LGFaceInpainter(NeuralInpainter):
 
     def _guide(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         return np.stack([self.guide_for(i, m) for i, m in zip(images, masks)])
+
+
+@register("lgface-fidelity", summary="LGFace trained on pixel losses (L1 + SSIM, a weak LSGAN): the fidelity "
+                                     "variant, best PSNR, smoothest fill", rank=3, tags=("learned", "fidelity"))
+class LGFaceFidelityInpainter(LGFaceInpainter):
+    """The same network with the weights of LGFace's pixel-loss training (stage 2), before the
+    realism fine-tune: what to use when PSNR / SSIM against the truth matter more than a sharp,
+    plausible mouth."""
+
+    weight_name = "lgface_fidelity"
