@@ -194,3 +194,14 @@ def test_short_help_version_and_threads(run_cli, tmp_path):
     assert code == 0 and out.strip() == f"unveil {__version__}"
     code, out, err = run_cli("remove", tmp_path / "none.jpg", "-o", tmp_path, "--threads", "0")
     assert code == 2 and "--threads must be at least 1" in err
+
+
+def test_a_bad_device_is_one_clear_line(run_cli, tmp_path):
+    import torch
+
+    (tmp_path / "p.png").write_bytes(b"")  # never read: the device is checked first
+    code, _, err = run_cli("remove", tmp_path / "p.png", "-o", tmp_path / "o", "--device", "tpu9")
+    assert code == 2 and "unknown device 'tpu9'" in err and "Traceback" not in err
+    if not torch.cuda.is_available():
+        code, _, err = run_cli("remove", tmp_path / "p.png", "-o", tmp_path / "o", "--device", "cuda")
+        assert code == 2 and "no CUDA device is available" in err

@@ -131,6 +131,9 @@ def shared(name: str, kind: str | None = None, device: str = "cpu"):
     """The process's one instance of a registered model (loaded on first use, then reused; the
     kind is checked on every call, not part of the cache key, so a model is never loaded twice)."""
     require(name, kind)
+    from unveil.models.tensors import torch_device
+
+    torch_device(device)  # a bad device name is one clear error, before anything loads
     return _shared(name, str(device))
 
 

@@ -1,8 +1,25 @@
-"""The one conversion between uint8 RGB images and the networks' tensors in [-1, 1]."""
+"""The one conversion between uint8 RGB images and the networks' tensors in [-1, 1], and the one
+check of a device name."""
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from unveil.errors import UnveilError
+
+
+def torch_device(name) -> torch.device:
+    """``name`` as a torch device, or one clear error: an unknown name, or CUDA on a machine
+    without a CUDA GPU (instead of torch's assertion deep inside a model)."""
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise UnveilError(f"unknown device '{name}'; use cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UnveilError(f"--device {name} asked for, but no CUDA device is available (use --device cpu)")
+    if dev.type not in ("cpu", "cuda"):
+        raise UnveilError(f"unknown device '{name}'; use cpu or cuda")
+    return dev
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

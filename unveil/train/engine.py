@@ -35,6 +35,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from unveil.errors import UnveilError
+from unveil.models.tensors import torch_device
 from unveil.train.checkpoint import load_checkpoint, save_checkpoint
 from unveil.train.config import CONFIGS, TrainConfig, build_config, merge, parse_sets, read_yaml
 from unveil.train.schedule import scheduler
@@ -181,18 +182,6 @@ def _ema(model: torch.nn.Module, decay: float) -> AveragedModel:
     return AveragedModel(model, avg_fn=avg).eval().requires_grad_(False)
 
 
-def _device(name: str) -> torch.device:
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise UnveilError(f"unknown device '{name}'; use cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UnveilError("--device cuda asked for, but no CUDA device is available")
-    if dev.type not in ("cpu", "cuda"):
-        raise UnveilError(f"unknown device '{name}'; use cpu or cuda")
-    return dev
-
-
 def fit(cfg: TrainConfig, progress: bool = True) -> dict:
     """Train ``cfg``'s family through its task; returns weights path, steps, val, params, seconds,
     the per-step losses of this run, the first and last losses and the last parts."""
@@ -200,7 +189,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> dict:
         raise UnveilError(f"no training task '{cfg.task}'; tasks: {', '.join(sorted(TASKS))}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    ctx = Context(_device(cfg.device), progress, int(os.environ.get("RANK", 0)),
+    ctx = Context(torch_device(cfg.device), progress, int(os.environ.get("RANK", 0)),
                   int(os.environ.get("WORLD_SIZE", 1)))
     if ctx.world > 1:
         raise UnveilError("training on several processes is not available yet (WORLD_SIZE > 1)")
