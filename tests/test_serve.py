@@ -56,8 +56,8 @@ def test_models_lists_the_inpainters_and_the_default(client):
     assert r.status_code == 200
     body = r.json()
     names = [m["name"] for m in body["models"]]
-    assert names == models.available("inpainter")
-    assert body["default"] in names and "telea" in names
+    assert names == ["auto"] + models.available("inpainter")  # auto: the pipeline's choice per hole
+    assert body["default"] == "auto" and "telea" in names
     assert [m["name"] for m in body["models"] if m["default"]] == [body["default"]]
     assert body["max_upload_mb"] == 1 and body["max_side"] == 1000
 

@@ -464,8 +464,8 @@ def bench_cmd(
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (127.0.0.1: this machine only)."),
     port: int = typer.Option(8765, "--port", help="Port to listen on."),
-    model: str = typer.Option("default", "--model", help="Inpainter preselected on the page (default: the "
-                              "pipeline's)."),
+    model: str = typer.Option("default", "--model", help="Inpainter preselected on the page (default: auto, "
+                              "the pipeline's choice for each kind of hole)."),
     max_upload_mb: float = typer.Option(20, "--max-upload-mb", help="Largest accepted photo, in MB."),
     max_side: int = typer.Option(8000, "--max-side", help="Largest accepted photo side, in pixels."),
 ) -> None:

@@ -225,10 +225,10 @@ class Engine:
 
     def __init__(self, default_model: str | None = None):
         from unveil import models
-        from unveil.pipeline import default_inpainter
+        from unveil.pipeline import AUTO
 
-        self.default = default_model or default_inpainter()
-        if self.default not in models.available("inpainter"):
+        self.default = default_model or AUTO
+        if self.default != AUTO and self.default not in models.available("inpainter"):
             raise UnveilError(f"'{self.default}' is not an inpainter; choose one of "
                               f"{', '.join(models.available('inpainter'))}")
         self.lock = threading.Lock()
@@ -236,10 +236,12 @@ class Engine:
     def model_name(self, model: str | None) -> str:
         from unveil import models
 
+        from unveil.pipeline import AUTO
+
         name = (model or "").strip() or self.default
         if name == "default":
             name = self.default
-        if name not in models.available("inpainter"):
+        if name != AUTO and name not in models.available("inpainter"):
             raise HTTPException(422, f"unknown model '{name}'; choose one of "
                                      f"{', '.join(models.available('inpainter'))}")
         return name
@@ -316,9 +318,15 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
         """The inpainters a restoration can use, with their `make bench` numbers, and the default."""
         from unveil.models.catalog import rows
 
+        from unveil.pipeline import AUTO, BY_KIND, default_inpainter
+
         keep = ModelOut.model_fields.keys()
-        out = [ModelOut(**{k: v for k, v in r.items() if k in keep} | {"default": r["name"] == engine.default})
-               for r in rows() if r["kind"] == "inpainter"]
+        auto = ModelOut(name=AUTO, default=engine.default == AUTO,
+                        summary="the inpainter measured best for each face's kind of hole: "
+                                + ", ".join(f"{m} for the {k}" for k, m in BY_KIND.items())
+                                + f", {default_inpainter()} otherwise")
+        out = [auto] + [ModelOut(**{k: v for k, v in r.items() if k in keep} | {"default": r["name"] == engine.default})
+                        for r in rows() if r["kind"] == "inpainter"]
         return ModelsOut(default=engine.default, models=out, segmenter=SEGMENTER,
                          max_upload_mb=max_upload_mb, max_side=max_side)
 
