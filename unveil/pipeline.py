@@ -51,6 +51,8 @@ BY_KIND = {"lower face": "lgface"}
 #: what fills the part of an occluder beyond the face crop (neck, jaw, ears, background behind a
 #: loop): a smooth membrane from the surrounding pixels (the face itself is the face inpainter's)
 BEYOND = "pullpush"
+#: the wide crop keeps pixels down to this share of the threshold when connected to the hole
+WIDE_LOW = 0.6
 
 
 @dataclass
@@ -270,7 +272,9 @@ class Restorer:
         o = options or self.options
         alw = align_face(image, kps5, o.work_size, WIDE_TEMPLATE)
         prob = self.segmenter.segment(alw.crop)
-        found = drop_specks(prob >= o.threshold, o.min_component)
+        # hysteresis: on the wide crop, weaker pixels count when connected to the occluder (thin
+        # loops and straps come out at 0.3-0.5 at the segmenter's 128 px)
+        found = drop_specks(prob >= WIDE_LOW * o.threshold, o.min_component)
         if o.dilate and found.any():
             k = 2 * o.dilate + 1
             found = cv2.dilate(found.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
