@@ -377,3 +377,27 @@ def test_batch_plans_names_that_never_collide_or_overwrite(tmp_path, demo):
     fourth = run_batch(Restorer(segmenter="soclnet", inpainter="telea"), collect_photos([d / "a" / "q.jpg"]),
                        tmp_path / "o2", progress=False, say=lambda _: None, overwrite=True)
     assert fourth.done == 1
+
+
+def test_cli_remove_with_a_folder_of_masks(run_cli, demo, tmp_path):
+    """--mask DIR: each photo takes the mask of its own relative path and name; a photo without one
+    is reported and skipped; masks saved beside the outputs never replace the given ones."""
+    _, masked, _ = demo
+    photos, masks = tmp_path / "p", tmp_path / "m"
+    (photos / "s").mkdir(parents=True)
+    (masks / "s").mkdir(parents=True)
+    for rel in ("a.png", "s/b.png", "c.png"):
+        Image.fromarray(masked).save(photos / rel)
+    m = np.zeros(masked.shape[:2], np.uint8)
+    m[120:150, 200:250] = 255
+    Image.fromarray(m).save(masks / "a.png")
+    m2 = np.zeros_like(m)
+    m2[300:330, 20:60] = 255
+    Image.fromarray(m2).save(masks / "s" / "b.mask.png")
+    code, out, err = run_cli("remove", photos, "-o", tmp_path / "o", "--mask", masks, "--model", "telea")
+    assert code == 2 and "1 of 3 photos failed" in err and "c.png: no mask for it" in out + err
+    for rel, mm in (("a.png", m), ("s/b.png", m2)):
+        out = np.asarray(Image.open(tmp_path / "o" / rel))
+        changed = (out != masked).any(-1)
+        assert changed[mm > 0].mean() > 0.5 and not changed[mm == 0].any(), rel
+    assert not (tmp_path / "o" / "c.png").exists()

@@ -55,12 +55,13 @@ def _siblings(dst: Path, save_masks: bool, report: bool) -> list[Path]:
 
 
 def plan_outputs(items: list[tuple[Path, Path]], out_dir: Path, fmt: str | None = None, save_masks: bool = False,
-                 report: bool = False, overwrite: bool = False) -> tuple[list[Path | None], list[str]]:
+                 report: bool = False, overwrite: bool = False,
+                 protect: tuple[Path, ...] = ()) -> tuple[list[Path | None], list[str]]:
     """Decide every output path before any work: (one path per item, or None for an item that
     must not be written, and the reasons for those). Two inputs that map to one name keep both
     (the later ones get ``-2``, ``-3``... before the suffix); no output, mask or report ever lands
     on an input; a file that already exists is only replaced with ``overwrite``."""
-    inputs = {Path(src).resolve() for src, _ in items}
+    inputs = {Path(src).resolve() for src, _ in items} | {Path(p).resolve() for p in protect}
     taken: set[Path] = set()
     plan, refused = [], []
     for src, rel in items:
@@ -81,6 +82,19 @@ def plan_outputs(items: list[tuple[Path, Path]], out_dir: Path, fmt: str | None 
         taken.update(f.resolve() for f in files)
         plan.append(dst)
     return plan, refused
+
+
+def mask_for(src: Path, rel: Path, mask: Path | None) -> Path | None:
+    """The user mask of one photo: ``mask`` itself when it is a file; when it is a folder, the
+    file of the photo's relative path and name there (``a/p.jpg`` -> ``MASKS/a/p.png``, any image
+    suffix, or ``p.mask.png`` as ``--save-masks`` writes it); a clear error when there is none."""
+    if mask is None or not Path(mask).is_dir():
+        return mask
+    base = Path(mask) / rel.parent
+    for name in [rel.stem + ext for ext in IMAGE_SUFFIXES] + [rel.stem + ".mask.png"]:
+        if (base / name).is_file():
+            return base / name
+    raise UnveilError(f"no mask for it in {mask} (looked for {(base / rel.stem).as_posix()}.png and the like)")
 
 
 @dataclass
@@ -116,7 +130,10 @@ def run_batch(restorer, items: list[tuple[Path, Path]], out_dir: Path, fmt: str 
     from tqdm import tqdm
 
     out = BatchResult()
-    plan, refused = plan_outputs(items, out_dir, fmt, save_masks, report, overwrite)
+    masks = ()
+    if mask is not None:
+        masks = tuple(f for f in Path(mask).rglob("*") if f.is_file()) if Path(mask).is_dir() else (Path(mask),)
+    plan, refused = plan_outputs(items, out_dir, fmt, save_masks, report, overwrite, protect=masks)
     bar = tqdm(items, desc="remove", unit="photo", disable=not progress or len(items) < 2, file=sys.stderr)
     say = say or bar.write
     for msg in refused:
@@ -126,7 +143,7 @@ def run_batch(restorer, items: list[tuple[Path, Path]], out_dir: Path, fmt: str 
         if dst is None:
             continue
         try:
-            res = restore_photo(restorer, src, dst, mask, save_masks, report)
+            res = restore_photo(restorer, src, dst, mask_for(src, rel, mask), save_masks, report)
         except UnveilError as e:
             out.failed.append(f"{src}: {e}")
             say(f"unveil: skipped {src}: {e}")

@@ -69,7 +69,7 @@ def remove_cmd(
                                         "each face's kind of hole: lgface for the lower face, else ifacenet)."),
     segmenter: str = typer.Option("soclnet", "--segmenter", help="Occluder segmenter."),
     mask: Optional[Path] = typer.Option(None, "--mask", help="Fill this mask (white = hole) instead of "
-                                        "segmenting; one photo only."),
+                                        "segmenting; or a folder of masks named like the photos (a batch)."),
     faces: str = typer.Option("all", "--faces", help="all, largest, or indices like 0,2 (largest first)."),
     dilate: int = typer.Option(6, "--dilate", help="Grow the automatic mask by this many crop pixels."),
     threshold: float = typer.Option(0.5, "--threshold", help="Occluder probability threshold."),
@@ -93,8 +93,11 @@ def remove_cmd(
     from unveil.pipeline import Restorer, RestoreOptions
 
     items = collect_photos(photos)
-    if mask is not None and len(items) != 1:
-        raise UnveilError(f"--mask applies to one photo, but {len(items)} were given")
+    if mask is not None and not mask.is_dir() and len(items) != 1:
+        raise UnveilError(f"--mask FILE applies to one photo, but {len(items)} were given (give a folder of "
+                          f"masks named like the photos)")
+    if mask is not None and not mask.exists():
+        raise UnveilError(f"{mask}: no such mask file or folder")
     check_format(suffix)
     opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=wide, identity=identity)
     restorer = Restorer(segmenter=None if mask is not None else segmenter,
