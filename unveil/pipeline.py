@@ -40,12 +40,12 @@ MAX_TONE_SHIFT = 24.0
 #: Faces smaller than this (box side in pixels) are reported and skipped: too small to restore.
 MIN_FACE = 24
 #: ``inpainter="auto"`` (the default): the inpainter for each kind of hole (:func:`occluder_kind`),
-#: chosen by ``make bench`` (docs/benchmarks.md). On the face-mask holes (100 UTKFace test faces,
-#: 256 px) lgface leads ifacenet on fidelity (PSNR 24.29 against 23.18, LPIPS 0.166 against 0.193,
-#: identity distance 0.405 against 0.423) and on realism (detail ratio 0.139 against 0.088,
-#: LPIPS-VGG on the hole's box 0.390 against 0.437, dlib finds a face on 96 % against 92 %, FD on
-#: the hole's boxes 41 against 90), at 161 against 74 ms a face (the bench's busy CPU), and it is
-#: the only model that paints lips there (docs/gallery.md). Other holes get the best-ranked model.
+#: chosen by measured realism and fidelity (docs/benchmarks.md). On face-mask holes (100 UTKFace
+#: test faces, 256 px) lgface (its realism fine-tune, stage 3) leads on LPIPS (0.135), identity
+#: distance (0.400), detail ratio (0.26 of the truth's), LPIPS-VGG on the hole's box (0.366), faces
+#: found by dlib (98 %) and FD on the hole's boxes (18.6), at 0.07 dB of PSNR below its fidelity
+#: variant (``lgface-fidelity``: 24.29 dB, smoother) and far above ifacenet (detail 0.09, LPIPS-VGG
+#: 0.437). Other holes get the best-ranked model.
 AUTO = "auto"
 BY_KIND = {"lower face": "lgface"}
 #: what fills the part of an occluder beyond the face crop (neck, jaw, ears, background behind a
