@@ -145,4 +145,4 @@ def test_run_export_lines(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("soclnet-noattn: ") and "MB" in lines[0]
     assert "max |onnx - torch|" in lines[0] and (tmp_path / "soclnet-noattn.onnx").exists()
     assert set(uo.exportable()) == {"ifacenet", "ifacenet-single", "soclnet", "soclnet-noattn", "cutface"}
-    assert set(uo.not_exportable()) == {"in2", "lgface"}
+    assert set(uo.not_exportable()) == {"in2", "lgface", "lgface-fidelity"}
