@@ -2,15 +2,18 @@
 
 ``Restorer`` runs, for every selected face: detect → align to a ``work_size`` crop (unveil's
 template) → segment the occluder in the crop (or take the user's mask) → dilate slightly →
-inpaint the crop → shift the fill to meet its border → paste back the hole in full, feathered outward by a few pixels. Everything learned runs on the aligned
-crop, never on the full-resolution photo, so a 6000x4000 photo costs about what a small one does.
+inpaint the crop → shift the fill to meet its border → paste back the hole in full, feathered
+outward by a few pixels; a wide crop of the same face (chin, neck, ears) finds the rest of the
+occluder, and what lies beyond the face crop gets a smooth fill. Everything learned runs on the
+aligned crops, never on the full-resolution photo, so a 6000x4000 photo costs about what a small
+one does.
 
 Every hole pixel is replaced. With an automatic mask the blend feathers outward over a band of
 about 3 crop pixels (1.2 % of the crop side) around the hole; with a user's mask nothing outside
 the mask changes. Every other pixel is returned byte-identical, and ``Restoration.mask`` is exactly
-the set of changed pixels. With an automatic mask, an occluder is only
-removed where it covers a face crop (a hand or a scarf reaching beyond the face is left alone
-there). With a user mask, every masked pixel is filled: on a face through the crop, elsewhere
+the set of changed pixels. With an automatic mask, an occluder is removed where it touches
+the face: on the face crop, and on the wide crop where it is connected to what the face crop
+found (an occluder elsewhere in the photo is left alone). With a user mask, every masked pixel is filled: on a face through the crop, elsewhere
 with a local classical fill (Telea) on a window around it.
 
     from unveil.pipeline import Restorer
@@ -255,10 +258,7 @@ class Restorer:
         o = options or self.options
         prob = self.segmenter.segment(crop)
         hole = occluder_mask(prob, o)
-        if o.dilate and hole.any():
-            k = 2 * o.dilate + 1
-            hole = cv2.dilate(hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
-        return prob, hole
+        return prob, grow(hole, o.dilate)
 
     def uses_wide(self, options: RestoreOptions | None = None) -> bool:
         o = options or self.options
@@ -274,10 +274,7 @@ class Restorer:
         prob = self.segmenter.segment(alw.crop)
         # hysteresis: on the wide crop, weaker pixels count when connected to the occluder (thin
         # loops and straps come out at 0.3-0.5 at the segmenter's 128 px)
-        found = drop_specks(prob >= WIDE_LOW * o.threshold, o.min_component)
-        if o.dilate and found.any():
-            k = 2 * o.dilate + 1
-            found = cv2.dilate(found.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+        found = grow(drop_specks(prob >= WIDE_LOW * o.threshold, o.min_component), o.dilate)
         tight = aligned.mask_onto(hole, alw)
         both = (found & alw.valid) | tight
         _, labels = cv2.connectedComponents(both.astype(np.uint8), connectivity=8)
@@ -378,7 +375,7 @@ class Restorer:
             region[changed] = pasted[changed]
             filled[y0:y1, x0:x1] |= changed
             if wide is not None:
-                filled |= self._fill_beyond(out, f.kps5, al, *wide, opts)
+                self._fill_beyond(out, filled, f.kps5, al, *wide, opts)
             rep.restored = True
             if opts.identity:
                 rep.identity_distance, why = self._identity(al.crop, restored, rep.area, opts)
@@ -395,11 +392,11 @@ class Restorer:
         return Restoration(out, filled, reports, self.model_name,
                            self.segmenter_name if user is None else None, time.perf_counter() - t0, crops)
 
-    def _fill_beyond(self, out: np.ndarray, kps5: np.ndarray, al: AlignedFace, alw: AlignedFace,
-                     hole_w: np.ndarray, opts: RestoreOptions) -> np.ndarray:
+    def _fill_beyond(self, out: np.ndarray, filled: np.ndarray, kps5: np.ndarray, al: AlignedFace,
+                     alw: AlignedFace, hole_w: np.ndarray, opts: RestoreOptions) -> None:
         """Fill, in place in ``out``, the part of the wide hole the face crop did not replace in
         full (below the chin, the ears, the crop's fading edge), from the wide crop of the photo
-        as restored so far; returns the bool photo mask of the changed pixels."""
+        as restored so far; the changed pixels are added to ``filled`` (window only)."""
         from unveil import models
 
         size = opts.work_size
@@ -407,21 +404,19 @@ class Restorer:
         full = np.zeros((size, size), bool)
         full[3 * r:size - 3 * r, 3 * r:size - 3 * r] = True  # where the face crop's paste weight is 1
         rest = hole_w & ~al.mask_onto(full & al.valid, alw) & alw.valid
-        changed_all = np.zeros(out.shape[:2], bool)
         if not rest.any():
-            return changed_all
+            return
         alw2 = align_face(out, kps5, size, WIDE_TEMPLATE)  # the photo as restored so far
         win = image_window(out.shape, alw2)
         if win is None:
-            return changed_all
+            return
         fill = models.shared(BEYOND, "inpainter", self.device).inpaint(alw2.crop, rest)
         x0, y0, x1, y1 = win
         pasted = paste_window(out, fill, alw2, win, region=rest, feather=SEAM)
         region = out[y0:y1, x0:x1]
         changed = np.any(pasted != region, axis=2) | mask_to_window(rest, alw2, win)
         region[changed] = pasted[changed]
-        changed_all[y0:y1, x0:x1] = changed
-        return changed_all
+        filled[y0:y1, x0:x1] |= changed
 
     def _identity(self, before: np.ndarray, after: np.ndarray, area: float,
                   opts: RestoreOptions) -> tuple[float | None, str]:
@@ -444,6 +439,14 @@ def occluder_mask(prob: np.ndarray, options: RestoreOptions | None = None) -> np
     if sure.mean() < o.min_area:
         return np.zeros(prob.shape, bool)
     return drop_specks(prob >= o.threshold, o.min_component)
+
+
+def grow(mask: np.ndarray, px: int) -> np.ndarray:
+    """``mask`` grown by ``px`` pixels (a round structuring element)."""
+    if not px or not mask.any():
+        return mask
+    k = 2 * px + 1
+    return cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
 
 
 def drop_specks(mask: np.ndarray, min_share: float) -> np.ndarray:
