@@ -117,8 +117,10 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
     photos = _photos(cfg.faces, cfg.n + cfg.clean, cfg.seed, cfg.data)
     occluded_photos, clean_photos = photos[:cfg.n], photos[cfg.n:]
     counts, missed, sheet, seconds = [], 0, [], []
+    synths: dict[int, Synthesizer] = {}  # one per photo size: its assets are read once
     for i, photo in enumerate(tqdm(occluded_photos, desc="coverage", unit="photo", disable=not progress)):
-        synth = Synthesizer(cfg.data, "test", photo.shape[0], loops=1.0, recolor=0.33)
+        side = photo.shape[0]
+        synth = synths.setdefault(side, Synthesizer(cfg.data, "test", side, loops=1.0, recolor=0.33))
         try:
             s = synth.sample(photo, seed=(cfg.seed, i), kind="facemask")
         except UnveilError:
