@@ -110,7 +110,8 @@ def test_unpaired_cutface_trains_through_fit_on_real_masked_photos(data_root, tm
     assert np.isfinite(r2["losses"]).all()
 
 
-def test_several_processes_are_refused_until_wired(tmp_path, monkeypatch):
+def test_several_processes_without_a_launcher_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(UnveilError, match="several processes"):
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    with pytest.raises(UnveilError, match="--nproc N` or torchrun"):
         fit(load_config("gender", out=str(tmp_path / "g")), progress=False)

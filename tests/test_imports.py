@@ -16,7 +16,7 @@ LAYERS = [
     {"errors", "version", "io", "face", "data", "masks", "viz"},
     {"models"},
     {"occlusion"},
-    {"pipeline", "batch"},
+    {"pipeline", "batch", "scale"},
     {"eval"},
     {"train"},
     {"serve", "demo"},

@@ -63,8 +63,10 @@ def models_cmd() -> None:
 
 @app.command("remove")
 def remove_cmd(
-    photos: list[Path] = typer.Argument(..., help="Photos or folders of photos (searched recursively)."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder (folder structure is kept)."),
+    photos: list[str] = typer.Argument(..., help="Photos, folders of photos (searched recursively), text files "
+                                       "listing photos (.txt, one a line), or URIs pyarrow reads (s3://...)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder (folder structure is kept; "
+                                 "OUT/manifest.jsonl records every photo)."),
     model: Optional[str] = typer.Option(None, "--model", help="Inpainter (default: auto, the best measured for "
                                         "each face's kind of hole: lgface for the lower face, else ifacenet)."),
     segmenter: str = typer.Option("soclnet", "--segmenter", help="Occluder segmenter."),
@@ -83,15 +85,27 @@ def remove_cmd(
                                          "(default: the input's)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the models (default: half "
-                                          "the cores, at least 1, so a busy machine is not oversubscribed)."),
+                                          "the cores, at least 1, so a busy machine is not oversubscribed; "
+                                          "with --engine ray: per worker, default 1)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that already exist (inputs are "
                                    "never written over)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip the photos OUT/manifest.jsonl has done (a run "
+                                "stopped half-way goes on; nothing done is rewritten)."),
+    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (Ray Data actors, one "
+                               "Restorer each; pip install 'unveil[scale]')."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Join this Ray cluster (auto, "
+                                              "ray://HOST:10001, HOST:6379); default: start a local Ray "
+                                              "sized to this machine."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Ray actors (default: the cluster's CPUs "
+                                          "over --threads)."),
 ) -> None:
     """Find what hides each face of PHOTOS and restore the face beneath (batch, with a progress bar)."""
-    set_threads(threads)
     from unveil.batch import check_format, collect_photos, run_batch
-    from unveil.pipeline import Restorer, RestoreOptions
 
+    if engine not in ("local", "ray"):
+        raise UnveilError(f"--engine must be local or ray, got '{engine}'")
+    if engine == "local" and (ray_address or workers is not None):
+        raise UnveilError("--ray-address and --workers need --engine ray")
     items = collect_photos(photos)
     if mask is not None and not mask.is_dir() and len(items) != 1:
         raise UnveilError(f"--mask FILE applies to one photo, but {len(items)} were given (give a folder of "
@@ -99,15 +113,38 @@ def remove_cmd(
     if mask is not None and not mask.exists():
         raise UnveilError(f"{mask}: no such mask file or folder")
     check_format(suffix)
+    from unveil.pipeline import AUTO, Restorer, RestoreOptions
+
     opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=wide, identity=identity)
-    restorer = Restorer(segmenter=None if mask is not None else segmenter,
-                        inpainter=model, device=device, options=opts)
-    r = run_batch(restorer, items, out_dir, suffix, mask, save_masks, report, overwrite=overwrite)
+    seg = None if mask is not None else segmenter
+    if engine == "ray":
+        from unveil import models
+        from unveil.models.tensors import torch_device
+        from unveil.scale import RayOptions, run_ray
+
+        if model not in (None, AUTO):
+            models.require(model, "inpainter")
+        if seg is not None:
+            models.require(seg, "segmenter")
+        torch_device(device)
+        if threads is not None and threads < 1:
+            raise UnveilError(f"--threads must be at least 1, got {threads}")
+        spec = {"segmenter": seg, "inpainter": model, "device": device, "options": opts}
+        r = run_ray(spec, items, out_dir, RayOptions(ray_address, workers, threads or 1, device), suffix, mask,
+                    save_masks, report, overwrite=overwrite, resume=resume)
+        name = model or AUTO
+    else:
+        set_threads(threads)
+        restorer = Restorer(segmenter=seg, inpainter=model, device=device, options=opts)
+        r = run_batch(restorer, items, out_dir, suffix, mask, save_masks, report, overwrite=overwrite, resume=resume)
+        name = restorer.model_name
     if r.failed:
         if r.done == 0 and len(items) == 1:
             raise UnveilError(r.failed[0])
-        raise UnveilError(f"{len(r.failed)} of {len(items)} photos failed (see above); {r.done} written to {out_dir}")
-    typer.echo(f"{r.done} photo(s) restored with {restorer.model_name} into {out_dir}")
+        raise UnveilError(f"{len(r.failed)} of {len(items)} photos failed (see above); {r.done} written to "
+                          f"{out_dir}" + (f" ({r.resumed} already done)" if r.resumed else ""))
+    done = f"{r.done} photo(s) restored with {name} into {out_dir}"
+    typer.echo(done + (f" ({r.resumed} already done, left as they were)" if r.resumed else ""))
 
 
 @app.command("compare")
@@ -367,15 +404,18 @@ def _train_command(config_name: str):
         resume: Optional[bool] = typer.Option(None, "--resume/--restart",
                                               help="Continue from the run folder's checkpoint (default)."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda."),
-        threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+        threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (per process)."),
+        nproc: int = typer.Option(1, "--nproc", help="Processes (torch's elastic launcher, as torchrun: gloo on "
+                                  "CPU, NCCL with one GPU each on CUDA); each step sees batch x NPROC samples."),
         data: Optional[Path] = DataOpt,
     ) -> None:
-        from unveil.train import fit, load_config
+        from unveil.train import load_config
+        from unveil.train.launch import launch
 
         cfg = load_config(config_name, config, sets, steps=steps, batch=batch, size=size, lr=lr, name=name,
                           out=str(out) if out else None, resume=resume, device=device, threads=threads,
                           data=str(data) if data else None)
-        r = fit(cfg)
+        r = launch(cfg, nproc)
         typer.echo(f"trained {r['steps']} steps in {r['seconds']} s; val {r['val_line']}; weights: {r['weights']}")
 
     from unveil.train import config_title
@@ -448,7 +488,7 @@ def bench_cmd(
     identity: bool = typer.Option(True, "--identity/--no-identity", help="dlib identity distance in the quality rows."),
     facemask_limit: int = typer.Option(200, "--facemask-limit", help="Faces for the face-mask occlusion rows."),
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated parts: speed, backends, quality, "
-                                       "facemask, shapes, pipeline, segmentation (with --merge the rest is kept)."),
+                                       "facemask, shapes, pipeline, segmentation, scale (with --merge the rest is kept)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
     """Speed (ms per image at 128/256/512) and quality of every registered model."""

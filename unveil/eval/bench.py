@@ -65,7 +65,7 @@ class BenchConfig:
         return self.parts is None or part in self.parts
 
 
-PARTS = ("speed", "backends", "quality", "facemask", "shapes", "pipeline", "segmentation")
+PARTS = ("speed", "backends", "quality", "facemask", "shapes", "pipeline", "segmentation", "scale")
 
 
 def speed(model_name: str, sizes, repeats: int) -> dict[int, float]:
@@ -169,6 +169,55 @@ def pipeline_speed(models: list[str], repeats: int = 7) -> dict[str, dict]:
     return out
 
 
+def scale_speed(n: int = 24, data=None) -> dict:
+    """Photos per second of ``unveil remove`` (auto inpainter) on ``n`` real masked photos (files
+    decoded and written): the local engine (one process, torch's threads) against the Ray engine
+    (one single-thread actor per core, a local Ray). *Steady* is the rate between the first and the
+    last photo finished (models loaded); *wall* counts everything from the call, Ray's start and the
+    actors loading their models included."""
+    import shutil
+    import tempfile
+
+    from unveil.batch import collect_photos, run_batch
+    from unveil.data.faces import real_photos
+    from unveil.pipeline import Restorer
+
+    photos = real_photos(data)[:n]
+    tmp = Path(tempfile.mkdtemp(prefix="unveil-bench-scale-"))
+    cores = os.cpu_count() or 1
+    out = {"photos": len(photos), "cores": cores}
+
+    def timed(run) -> dict:
+        stamps = []
+        t0 = time.perf_counter()
+        done = run(lambda _: stamps.append(time.perf_counter())).done
+        wall = time.perf_counter() - t0
+        steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else None
+        return {"done": done, "wall_s": round(wall, 2), "photos_per_s_wall": done / wall, "photos_per_s": steady}
+
+    try:
+        items = collect_photos(photos)
+        r = Restorer()
+        run_batch(r, items[:2], tmp / "warm", progress=False, say=lambda _: None)
+        out["local"] = {"threads": __import__("torch").get_num_threads(),
+                        **timed(lambda say: run_batch(r, items, tmp / "local", progress=False, say=say))}
+        try:
+            import ray
+        except ImportError:
+            out["ray"] = {"error": "ray is not installed (pip install 'unveil[scale]')"}
+            return out
+        from unveil.scale import RayOptions, run_ray
+
+        spec = {"segmenter": "soclnet", "inpainter": None, "device": "cpu", "options": {}}
+        out["ray"] = {"workers": cores, "threads": 1,
+                      **timed(lambda say: run_ray(spec, items, tmp / "ray", RayOptions(workers=cores), progress=False,
+                                                  say=say))}
+        ray.shutdown()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def _markdown(results: dict) -> str:
     sizes = results["config"]["sizes"]
     lines = [f"Measured {results['date']} on {results['machine']} with `{results['command']}`"
@@ -239,6 +288,20 @@ def _markdown(results: dict) -> str:
                   "", "| inpainter | " + " | ".join(sizes_) + " |", "|---|" + "---|" * len(sizes_)]
         for m, r in pp.items():
             lines.append(f"| {m} | " + " | ".join(f"{r[k]:.0f}" for k in sizes_) + " |")
+    sc = results.get("scale") or {}
+    if sc.get("local"):
+        lines += ["", f"**Batch throughput** (`unveil remove` with the auto inpainter on {sc['photos']} real masked "
+                  f"photos, files read and written, {sc['cores']} cores; *steady*: between the first and the last "
+                  "photo done; *wall*: from the call, start-up included):", "",
+                  "| engine | processes x threads | photos/s steady | per core | photos/s wall | wall s |",
+                  "|---|---|---|---|---|---|"]
+        for name, r in (("local", sc["local"]), ("ray (local Ray)", sc.get("ray") or {})):
+            if "photos_per_s" not in r:
+                continue
+            procs, th = r.get("workers", 1), r["threads"]
+            lines.append(f"| {name} | {procs} x {th} | {r['photos_per_s']:.2f} | {r['photos_per_s'] / (procs * th):.2f} "
+                         f"| {r['photos_per_s_wall']:.2f} | {r['wall_s']:.0f} |")
+        lines += ["", "Planning 10 million photos on a cluster: `docs/scale.md`."]
     shp = results.get("shapes") or {}
     if shp:
         lines += ["", f"**Arbitrary shape**: non-square crops of LFW faces "
@@ -356,12 +419,17 @@ def run_bench(cfg: BenchConfig) -> str:
                 results["segmentation"][n] = {"error": str(e)}
                 continue
             results["segmentation"][n] = {"ms_per_crop": r["ms_per_crop"], **r["scores"]}
+    if cfg.runs("scale"):
+        try:
+            results["scale"] = scale_speed(data=cfg.data)
+        except UnveilError as e:  # no real photos here
+            results["scale"] = {"error": str(e)}
     if cfg.merge and (out / "results.json").exists():
         import json
 
         old = json.loads((out / "results.json").read_text())
         for part, keys in (("speed", names), ("quality", names), ("facemask", names), ("backends", timed),
-                           ("pipeline", None)):
+                           ("pipeline", None), ("scale", None)):
             mine = results.get(part) or {}
             if not cfg.runs(part) or keys is None and not mine:
                 results[part] = old.get(part) or {}

@@ -14,10 +14,12 @@ registered with :func:`task`: it builds its networks, optimizers and data, runs 
 validates. Its config is a :class:`~unveil.train.config.TrainConfig` subclass read from a YAML file
 shipped in ``unveil/train/configs/`` (:func:`load_config`) and overridden by ``--set key=value``.
 
-Distributed hooks (filled in by the scale-out work): :class:`Context` carries ``rank`` and
-``world`` (from the ``RANK`` / ``WORLD_SIZE`` environment of a launcher), ``is_main`` guards every
-write (logs, checkpoints, weights, validation), ``wrap`` is where a task's network gets its
-data-parallel wrapper and ``shard`` where a dataset gets split across ranks.
+Several processes (:mod:`unveil.train.distributed`, ``unveil train NAME --nproc N`` or ``torchrun``):
+:class:`Context` carries ``rank`` and ``world`` (from the ``RANK`` / ``WORLD_SIZE`` environment of
+the launcher), ``is_main`` guards every write (logs, checkpoints, weights, validation), ``shard``
+gives each rank its share of a dataset and ``seed`` its own random stream; once a task is built, the
+engine broadcasts rank 0's weights and makes every optimizer average the gradients before it steps,
+so a task needs nothing else to run data-parallel.
 """
 from __future__ import annotations
 
@@ -97,13 +99,23 @@ class Context:
         return contextlib.nullcontext()
 
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
-        """The module a task calls in its step (where a data-parallel wrapper goes when ``world``
-        > 1; :func:`fit` refuses that until it is wired)."""
+        """The module a task calls in its step. The same module on every process count: the ranks
+        are kept in step by averaging gradients at each optimizer step (no wrapper needed)."""
         return module
 
     def shard(self, items):
-        """This rank's share of a dataset or sequence (all of it on one process)."""
-        return items
+        """This rank's share of a dataset (every ``world``-th item from ``rank``; all of it on one
+        process)."""
+        if self.world == 1:
+            return items
+        from torch.utils.data import Subset
+
+        return Subset(items, range(self.rank, len(items), self.world))
+
+    def seed(self, *parts) -> tuple:
+        """A seed for a task's own random stream: ``parts`` on one process (so single-process runs
+        draw what they always drew), ``parts`` plus the rank on several."""
+        return parts + ((self.rank,) if self.world > 1 else ())
 
 
 class Task:
@@ -192,7 +204,9 @@ def fit(cfg: TrainConfig, progress: bool = True) -> dict:
     ctx = Context(torch_device(cfg.device), progress, int(os.environ.get("RANK", 0)),
                   int(os.environ.get("WORLD_SIZE", 1)))
     if ctx.world > 1:
-        raise UnveilError("training on several processes is not available yet (WORLD_SIZE > 1)")
+        from unveil.train import distributed
+
+        ctx.device = distributed.join(ctx.device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     out = Path(cfg.out)
@@ -200,6 +214,8 @@ def fit(cfg: TrainConfig, progress: bool = True) -> dict:
         out.mkdir(parents=True, exist_ok=True)
     t = TASKS[cfg.task](cfg, ctx)
     t.build()
+    if ctx.world > 1:
+        distributed.sync_task(t)
     ema = _ema(t.model, cfg.ema) if cfg.ema else None
     parts_to_save = {**({"ema": ema} if ema is not None else {}), **t.state}
     step, ckpt = 0, out / "last.safetensors"
@@ -265,7 +281,8 @@ def fit(cfg: TrainConfig, progress: bool = True) -> dict:
         meta = {"trained_steps": step, "batch": cfg.batch, "size": cfg.size, "val": val, "params": params,
                 "train_config": asdict(cfg), "task": cfg.task,
                 "hardware": (f"{torch.get_num_threads()} CPU threads" if ctx.device.type == "cpu"
-                             else torch.cuda.get_device_name(ctx.device)),
+                             else torch.cuda.get_device_name(ctx.device)) + (f" x {ctx.world} processes"
+                                                                              if ctx.world > 1 else ""),
                 "seconds_this_run": round(elapsed, 1), **t.meta()}
         result["weights"] = str(save_weights(out / f"{cfg.name}.safetensors", shipped, t.network_config(), meta))
     return result

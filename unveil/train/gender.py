@@ -188,10 +188,11 @@ AUGMENT = Augment(flip=0.5, max_scale=0.1, max_shift=0.05, max_rotate_deg=8.0, b
 
 
 def _batch(step: int, cfg: GenderTrainConfig, occ: dict, clean: tuple[np.ndarray, np.ndarray],
-           by_class: dict) -> tuple[torch.Tensor, torch.Tensor]:
+           by_class: dict, seed: tuple = ()) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch ``step``: half occluded, half clean, each half with as many women as men; augmented.
-    Drawn from ``(seed, step)`` only, so it is the same after a resume."""
-    rng = np.random.default_rng((cfg.seed, 5, step))
+    Drawn from ``(seed, step)`` only (and the rank, ``seed``, on several processes), so it is the
+    same after a resume."""
+    rng = np.random.default_rng((cfg.seed, 5, step) + tuple(seed))
     b = cfg.batch
     quarters = [b // 4 + (1 if i < b % 4 else 0) for i in range(4)]
     imgs, labels = [], []
@@ -254,7 +255,7 @@ class GenderTask(Task):
                                      weight_decay=cfg.weight_decay)
 
     def step(self, step: int) -> dict[str, float]:
-        x, y = _batch(step, self.cfg, self.occ, self.clean, self.by_class)
+        x, y = _batch(step, self.cfg, self.occ, self.clean, self.by_class, self.ctx.seed())
         x, y = x.to(self.ctx.device).contiguous(memory_format=self.fmt), y.to(self.ctx.device)
         logits = self.net(x)
         loss = F.binary_cross_entropy_with_logits(logits, y)

@@ -347,7 +347,7 @@ class UnpairedTask(InpaintTask):
 
     def start(self, step: int) -> None:
         cfg = self.cfg
-        self.rng = np.random.default_rng((cfg.seed, step) if step else cfg.seed)
+        self.rng = np.random.default_rng(self.ctx.seed(cfg.seed, step) if step or self.ctx.world > 1 else cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed + step)
         self.batches = batches(DataLoader(self.ctx.shard(self.faces), batch_size=cfg.batch + cfg.batch_b,
                                           shuffle=True, drop_last=True, num_workers=cfg.workers, generator=gen,
