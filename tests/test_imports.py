@@ -16,7 +16,7 @@ LAYERS = [
     {"errors", "version", "io", "face", "data", "masks", "viz"},
     {"models"},
     {"occlusion"},
-    {"pipeline", "batch", "scale"},
+    {"pipeline", "batch", "scale", "video"},
     {"eval"},
     {"train"},
     {"serve", "demo"},

@@ -249,6 +249,11 @@ def test_occluder_kind_from_where_the_hole_lies():
     eyes = (np.abs(yy - TEMPLATE[0, 1]) < 0.07) & (np.abs(xx - 0.5) < 0.32)
     hand = (xx < 0.3) & (yy > 0.3)
     assert occluder_kind(lower) == "lower face"
+    # a mask up to the bridge of the nose, wide over the cheeks: 0.65 of it below the nose tip
+    bridge = (yy > 0.33) & (yy < 0.97) & (np.abs(xx - 0.5) < 0.3)
+    bridge |= (yy > 0.33) & (yy < TEMPLATE[2, 1] * 0.92) & (np.abs(xx - 0.5) < 0.45)
+    assert occluder_kind(bridge) == "lower face"
+    assert occluder_kind((yy > 0.2) & (yy < 0.97) & (np.abs(xx - 0.5) < 0.3)) == "other"  # over the eyes too
     assert occluder_kind(eyes) == "eyes"
     assert occluder_kind(hand) == "other"
     assert occluder_kind(np.zeros((n, n), bool)) == "none"

@@ -98,10 +98,24 @@ def remove_cmd(
                                               "sized to this machine."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Ray actors (default: the cluster's CPUs "
                                           "over --threads)."),
+    video: bool = typer.Option(False, "--video", help="Treat folders as image sequences (one clip each, "
+                               "restored steadily) instead of folders of photos. Clips (.mp4 .mov .mkv .webm) "
+                               "are always clips."),
+    steady: bool = typer.Option(True, "--steady/--per-frame", help="Clips: follow faces and smooth masks and fills "
+                                "in time (default), or restore every frame on its own."),
 ) -> None:
-    """Find what hides each face of PHOTOS and restore the face beneath (batch, with a progress bar)."""
+    """Find what hides each face of PHOTOS (or clips) and restore the face beneath (batch, with a progress bar)."""
     from unveil.batch import check_format, collect_photos, run_batch
 
+    clips = [p for p in photos if _is_clip(p, video)]
+    if clips:
+        if mask is not None or engine != "local":
+            raise UnveilError("clips take neither --mask nor --engine ray (yet)")
+        _remove_clips(clips, out_dir, model, segmenter, faces, dilate, threshold, wide, device, threads, overwrite,
+                      steady, single=len(photos) == 1)
+        photos = [p for p in photos if p not in clips]
+        if not photos:
+            return
     if engine not in ("local", "ray"):
         raise UnveilError(f"--engine must be local or ray, got '{engine}'")
     if engine == "local" and (ray_address or workers is not None):
@@ -145,6 +159,36 @@ def remove_cmd(
                           f"{out_dir}" + (f" ({r.resumed} already done)" if r.resumed else ""))
     done = f"{r.done} photo(s) restored with {name} into {out_dir}"
     typer.echo(done + (f" ({r.resumed} already done, left as they were)" if r.resumed else ""))
+
+
+def _is_clip(p: str, folders: bool) -> bool:
+    from unveil.batch import is_uri
+    from unveil.video.io import VIDEO_SUFFIXES
+
+    if is_uri(p):
+        return False
+    return Path(p).suffix.lower() in VIDEO_SUFFIXES or (folders and Path(p).is_dir())
+
+
+def _remove_clips(clips, out_dir: Path, model, segmenter, faces, dilate, threshold, wide, device, threads,
+                  overwrite, steady, single: bool) -> None:
+    """``unveil remove clip.mp4 -o out.mp4`` (or ``-o FOLDER``): each clip through the video path."""
+    from unveil.pipeline import Restorer, RestoreOptions
+    from unveil.video import remove_video
+    from unveil.video.io import VIDEO_SUFFIXES
+
+    set_threads(threads)
+    restorer = Restorer(segmenter=segmenter, inpainter=model, device=device,
+                        options=RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=wide))
+    to_file = out_dir.suffix.lower() in VIDEO_SUFFIXES
+    if to_file and not single:
+        raise UnveilError(f"-o {out_dir} names one clip, but several inputs were given: give a folder")
+    for c in clips:
+        src = Path(c)
+        dst = out_dir if to_file else out_dir / (src.name if src.suffix else src.name)
+        rep = remove_video(src, dst, restorer=restorer, steady=steady, overwrite=overwrite)
+        typer.echo(f"{src} -> {dst}: {rep.frames} frames ({rep.restored} restored, {rep.no_face} without a face), "
+                   f"{rep.frames_per_second:.2f} frames/s")
 
 
 @app.command("compare")
@@ -277,6 +321,19 @@ def eval_seg_cmd(
                                    data=str(data) if data else None, out=str(out) if out else None))
     typer.echo(r["table"])
     typer.echo(f"wrote {r['out_dir']}/seg_metrics.json, table.md, sheet_synthetic.png, sheet_real.png")
+
+
+@app.command("eval-video")
+def eval_video_cmd(
+    frames: int = typer.Option(75, "--frames", help="Frames per clip (25 fps)."),
+    out: Path = typer.Option(Path("runs/eval-video"), "--out", "-o", help="Output folder."),
+) -> None:
+    """The video path on clips made here (still and moving face, noise, a tone): occluder left, flicker, audio."""
+    from unveil.eval.video import run_video_eval
+
+    r = run_video_eval(out, frames)
+    typer.echo(r["table"])
+    typer.echo(f"wrote {r['out_dir']}/video.json, table.md, moving_sheet.png and the clips")
 
 
 @app.command("eval-coverage")
@@ -488,7 +545,7 @@ def bench_cmd(
     identity: bool = typer.Option(True, "--identity/--no-identity", help="dlib identity distance in the quality rows."),
     facemask_limit: int = typer.Option(200, "--facemask-limit", help="Faces for the face-mask occlusion rows."),
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated parts: speed, backends, quality, "
-                                       "facemask, shapes, pipeline, segmentation, scale (with --merge the rest is kept)."),
+                                       "facemask, shapes, pipeline, segmentation, scale, video (with --merge the rest is kept)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
     """Speed (ms per image at 128/256/512) and quality of every registered model."""

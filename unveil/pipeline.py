@@ -163,6 +163,29 @@ class Restoration:
                 "faces": [f.to_dict() for f in self.faces]}
 
 
+class Hooks:
+    """Where a caller steers :meth:`Restorer.restore` from outside; the defaults change nothing.
+    The video path (:mod:`unveil.video`) uses them to keep faces, occluder maps and fills steady
+    from frame to frame. ``i`` is the face's index in the list :meth:`faces` returned."""
+
+    def faces(self, image: np.ndarray, detector) -> list[Face]:
+        """The faces of ``image``, largest first (default: detect them)."""
+        return detector.detect(image)
+
+    def probability(self, i: int, where: str, prob: np.ndarray) -> np.ndarray:
+        """The occluder probability to decide on, for face ``i``'s crop (``where``: "face" or
+        "wide"), given the segmenter's."""
+        return prob
+
+    def kind(self, i: int, kind: str) -> str:
+        """The kind of face ``i``'s hole that picks the inpainter, given :func:`occluder_kind`'s."""
+        return kind
+
+    def fill(self, i: int, restored: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """The crop to paste for face ``i``, given the inpainter's (border-matched) result."""
+        return restored
+
+
 def occluder_kind(hole: np.ndarray) -> str:
     """Where on the face the hole lies, from unveil's template: "lower face" (a face mask, a
     scarf), "eyes" (glasses, sunglasses), or "other" (a hand, a microphone, hair...)."""
@@ -183,7 +206,9 @@ def occluder_kind(hole: np.ndarray) -> str:
     rows = np.nonzero(hole.any(1))[0]
     below_nose = hole[int(ny * n * 0.92):].sum() / area
     eye_band = hole[int((ly - 0.12) * n):int((ly + 0.12) * n)].sum() / area
-    if mouth > 0.6 and nose_to_chin > 0.5 and below_nose > 0.7:
+    # a face mask that reaches the bridge of the nose still has about 0.7 of its area below the
+    # nose tip (0.6 to 0.7 when the mouth key points come out low under the mask)
+    if mouth > 0.6 and nose_to_chin > 0.5 and below_nose > 0.6 and eyes < 0.3:
         return "lower face"
     if eyes > 0.4 and eye_band > 0.6 and rows.size:
         return "eyes"
@@ -250,13 +275,17 @@ class Restorer:
                               f"largest first)")
         return [(i, faces[i]) for i in sel]
 
-    def auto_hole(self, crop: np.ndarray, options: RestoreOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def auto_hole(self, crop: np.ndarray, options: RestoreOptions | None = None,
+                  smooth=None) -> tuple[np.ndarray, np.ndarray]:
         """(occluder probability, bool hole) of an aligned crop: thresholded, specks dropped,
-        dilated; empty when less than ``min_area`` of the crop is confidently occluded."""
+        dilated; empty when less than ``min_area`` of the crop is confidently occluded.
+        ``smooth``: what to make of the segmenter's probability first (:meth:`Hooks.probability`)."""
         if self.segmenter is None:
             raise UnveilError("no segmenter: give a mask (--mask) or choose a segmenter")
         o = options or self.options
         prob = self.segmenter.segment(crop)
+        if smooth is not None:
+            prob = smooth(prob)
         hole = occluder_mask(prob, o)
         return prob, grow(hole, o.dilate)
 
@@ -265,13 +294,15 @@ class Restorer:
         return bool(o.wide and self.segmenter is not None)
 
     def wide_hole(self, image: np.ndarray, kps5: np.ndarray, aligned: AlignedFace, hole: np.ndarray,
-                  options: RestoreOptions | None = None) -> tuple[AlignedFace, np.ndarray]:
+                  options: RestoreOptions | None = None, smooth=None) -> tuple[AlignedFace, np.ndarray]:
         """(wide alignment, bool hole in the wide crop): the occluder segmented on the wide crop,
         only the parts connected to the face crop's ``hole`` (so nothing new is found on a face
         that had no occluder), with that hole itself included."""
         o = options or self.options
         alw = align_face(image, kps5, o.work_size, WIDE_TEMPLATE)
         prob = self.segmenter.segment(alw.crop)
+        if smooth is not None:
+            prob = smooth(prob)
         # hysteresis: on the wide crop, weaker pixels count when connected to the occluder (thin
         # loops and straps come out at 0.3-0.5 at the segmenter's 128 px)
         found = grow(drop_specks(prob >= WIDE_LOW * o.threshold, o.min_component), o.dilate)
@@ -307,10 +338,10 @@ class Restorer:
 
     # -- the whole thing -----------------------------------------------------------------------
     def restore(self, image, mask=None, faces=None, keep_crops: bool = False,
-                options: RestoreOptions | None = None) -> Restoration:
+                options: RestoreOptions | None = None, hooks: Hooks | None = None) -> Restoration:
         """Restore ``image`` (uint8 RGB array, PIL image or path). ``mask``: optional bool HxW
         (or a path) of the pixels to fill; without it the segmenter finds the occluders.
-        ``options``: this call's options instead of the restorer's."""
+        ``options``: this call's options instead of the restorer's. ``hooks``: see :class:`Hooks`."""
         t0 = time.perf_counter()
         image = as_rgb(image)
         user = None
@@ -319,7 +350,8 @@ class Restorer:
             if not user.any():
                 raise UnveilError("the mask is empty (no white pixel): nothing to restore")
         opts = options or self.options
-        found = self.detector.detect(image)
+        hooks = hooks or Hooks()
+        found = hooks.faces(image, self.detector)
         if not found and user is None:
             raise UnveilError("no face found in the photo (give a mask to fill a region anyway)")
         out = image.copy()
@@ -345,9 +377,10 @@ class Restorer:
             x0, y0, x1, y1 = win
             wide = None
             if user is None:
-                prob, hole = self.auto_hole(al.crop, opts)
+                prob, hole = self.auto_hole(al.crop, opts, smooth=lambda p, i=i: hooks.probability(i, "face", p))
                 if hole.any() and self.uses_wide(opts):
-                    wide = self.wide_hole(image, f.kps5, al, hole, opts)
+                    wide = self.wide_hole(image, f.kps5, al, hole, opts,
+                                          smooth=lambda p, i=i: hooks.probability(i, "wide", p))
                     hole |= wide[0].mask_onto(wide[1], al)  # what the wide crop found on the face too
             else:
                 prob = None
@@ -355,7 +388,7 @@ class Restorer:
                                       (opts.work_size, opts.work_size), flags=cv2.INTER_NEAREST) > 0
             hole &= al.valid
             rep.area = float(hole.mean())
-            rep.occluder = occluder_kind(hole)
+            rep.occluder = hooks.kind(i, occluder_kind(hole))
             if not hole.any():
                 rep.occluder = "none"
                 rep.note = "no occluder found on this face" if user is None else "the mask does not touch this face"
@@ -363,7 +396,7 @@ class Restorer:
                 continue
             inpainter = self.inpainter_for(rep.occluder)
             rep.model = getattr(inpainter, "name", type(inpainter).__name__)
-            restored = match_border(inpainter.inpaint(al.crop, hole), al.crop, hole)
+            restored = hooks.fill(i, match_border(inpainter.inpaint(al.crop, hole), al.crop, hole), hole)
             # every hole pixel is replaced; the blend feathers outward over SEAM of the crop
             pasted = paste_window(out, restored, al, win, region=hole, feather=SEAM)
             hole_img = mask_to_window(hole, al, win)

@@ -65,7 +65,7 @@ class BenchConfig:
         return self.parts is None or part in self.parts
 
 
-PARTS = ("speed", "backends", "quality", "facemask", "shapes", "pipeline", "segmentation", "scale")
+PARTS = ("speed", "backends", "quality", "facemask", "shapes", "pipeline", "segmentation", "scale", "video")
 
 
 def speed(model_name: str, sizes, repeats: int) -> dict[int, float]:
@@ -218,6 +218,33 @@ def scale_speed(n: int = 24, data=None) -> dict:
     return out
 
 
+def video_speed(frames: int = 30) -> dict:
+    """Frames per second of the steady video path (decode, restore, encode H.264) on clips made
+    here (:func:`unveil.video.clips.make_clip`: the demo photo, a still camera, sensor noise) at
+    480p (854x480) and 720p (1280x720)."""
+    import shutil
+    import tempfile
+
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return {"error": "PyAV is not installed (pip install av==18.1.0)"}
+    from unveil.pipeline import Restorer
+    from unveil.video import remove_video
+    from unveil.video.clips import make_clip
+
+    tmp = Path(tempfile.mkdtemp(prefix="unveil-bench-video-"))
+    out, r = {}, Restorer()
+    try:
+        for name, (h, w) in {"480p": (480, 854), "720p": (720, 1280)}.items():
+            make_clip(tmp / f"{name}.mp4", frames=frames, size=h, width=w)
+            rep = remove_video(tmp / f"{name}.mp4", tmp / f"{name}_out.mp4", restorer=r, progress=False)
+            out[name] = {"frames": rep.frames, "seconds": round(rep.seconds, 2), "fps": rep.frames_per_second}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def _markdown(results: dict) -> str:
     sizes = results["config"]["sizes"]
     lines = [f"Measured {results['date']} on {results['machine']} with `{results['command']}`"
@@ -302,6 +329,13 @@ def _markdown(results: dict) -> str:
             lines.append(f"| {name} | {procs} x {th} | {r['photos_per_s']:.2f} | {r['photos_per_s'] / (procs * th):.2f} "
                          f"| {r['photos_per_s_wall']:.2f} | {r['wall_s']:.0f} |")
         lines += ["", "Planning 10 million photos on a cluster: `docs/scale.md`."]
+    vd = {k: v for k, v in (results.get("video") or {}).items() if isinstance(v, dict)}
+    if vd:
+        lines += ["", "**Video** (`unveil remove clip.mp4`, the steady path: decode, follow the face, restore, encode "
+                  "H.264; a clip made here with one masked face, still camera):", "",
+                  "| clip | frames | frames/s |", "|---|---|---|"]
+        for k, r in vd.items():
+            lines.append(f"| {k} | {r['frames']} | {r['fps']:.2f} |")
     shp = results.get("shapes") or {}
     if shp:
         lines += ["", f"**Arbitrary shape**: non-square crops of LFW faces "
@@ -419,6 +453,8 @@ def run_bench(cfg: BenchConfig) -> str:
                 results["segmentation"][n] = {"error": str(e)}
                 continue
             results["segmentation"][n] = {"ms_per_crop": r["ms_per_crop"], **r["scores"]}
+    if cfg.runs("video"):
+        results["video"] = video_speed()
     if cfg.runs("scale"):
         try:
             results["scale"] = scale_speed(data=cfg.data)
@@ -429,7 +465,7 @@ def run_bench(cfg: BenchConfig) -> str:
 
         old = json.loads((out / "results.json").read_text())
         for part, keys in (("speed", names), ("quality", names), ("facemask", names), ("backends", timed),
-                           ("pipeline", None), ("scale", None)):
+                           ("pipeline", None), ("scale", None), ("video", None)):
             mine = results.get(part) or {}
             if not cfg.runs(part) or keys is None and not mine:
                 results[part] = old.get(part) or {}
