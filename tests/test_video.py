@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-
-
 from unveil.video import probe, remove_video
 from unveil.video.clips import make_clip, read_frames, tone_of
 from unveil.video.track import OneEuro
