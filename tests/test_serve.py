@@ -38,7 +38,8 @@ def photo() -> np.ndarray:
 def client():
     from unveil.serve import create_app
 
-    with TestClient(create_app(max_upload_mb=1, max_side=1000), raise_server_exceptions=False) as c:
+    with TestClient(create_app(max_upload_mb=1, max_side=1000), raise_server_exceptions=False,
+                    base_url="http://127.0.0.1:8765") as c:
         yield c
 
 
@@ -206,3 +207,56 @@ def test_cli_serve(run_cli):
         s.listen()
         code, _, err = run_cli("serve", "--port", s.getsockname()[1], "--model", "telea")
     assert code == 2 and "in use" in err
+
+
+def test_foreign_hosts_and_cross_origin_posts_are_refused(client, photo):
+    """DNS rebinding (a foreign name pointing at 127.0.0.1) and cross-site posts never reach the
+    API; the page's own origin and clients without an Origin header are served."""
+    small = png(photo[::4, ::4].copy())
+    r = client.get("/api/models", headers={"Host": "evil.example:8765"})
+    assert r.status_code == 400
+    r = client.post("/api/analyze", files=files(small), headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and "cross-origin" in r.json()["detail"]
+    r = client.post("/api/analyze", files=files(small), headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    r = client.post("/api/analyze", files=files(small), headers={"Origin": "http://127.0.0.1:8765"})
+    assert r.status_code == 200, r.text
+    assert client.post("/api/analyze", files=files(small)).status_code == 200  # no Origin: an API client
+    from unveil.serve.app import allowed_hosts
+
+    assert "192.168.1.5" in allowed_hosts("192.168.1.5") and allowed_hosts("0.0.0.0") is None
+
+
+def test_busy_server_answers_503_and_a_500_closes_the_connection(photo, monkeypatch):
+    import unveil.serve.app as appmod
+
+    small = png(photo[::4, ::4].copy())
+    monkeypatch.setattr(appmod, "MAX_ADMITTED", 0)
+    with TestClient(appmod.create_app(), raise_server_exceptions=False, base_url="http://127.0.0.1") as c:
+        r = c.post("/api/analyze", files=files(small))
+        assert r.status_code == 503 and r.headers["retry-after"] == "5" and "busy" in r.json()["detail"]
+    monkeypatch.setattr(appmod, "MAX_ADMITTED", 3)
+    app = appmod.create_app()
+
+    def broken(*a, **k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app.state.engine, "restorer", broken)
+    with TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1") as c:
+        r = c.post("/api/analyze", files=files(small))
+        assert r.status_code == 500 and r.headers["connection"] == "close" and "boom" in r.json()["detail"]
+
+
+def test_a_mask_larger_than_the_photo_is_refused_before_decoding(client, photo):
+    import zlib
+
+    w = h = 5000  # a PNG that declares 5000x5000 in a few hundred bytes
+    raw = zlib.compress(b"".join(b"\x00" + bytes(w) for _ in range(h)), 9)
+
+    def chunk(kind, data):
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    big = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])) \
+        + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+    r = client.post("/api/restore", files=files(png(photo[::4, ::4].copy()), big))
+    assert r.status_code == 422 and "larger than the image" in r.json()["detail"]

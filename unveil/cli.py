@@ -581,7 +581,7 @@ def serve_cmd(
         raise UnveilError(f"`unveil serve` needs fastapi, uvicorn and python-multipart ({e.name} is missing): "
                           f"pip install -c constraints.txt fastapi uvicorn python-multipart") from None
     application = create_app(max_upload_mb=max_upload_mb, max_side=max_side,
-                             default_model=None if model == "default" else model)
+                             default_model=None if model == "default" else model, host=host)
     with socket.socket() as s:  # a taken port is a clear message, not uvicorn's traceback
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:

@@ -145,7 +145,13 @@ def read_mask(path: str | os.PathLike | bytes, shape: tuple[int, int] | None = N
             return alpha > 127
         return np.asarray(im.convert("L")) > 127
 
-    arr = _decode(path, name or "mask", None, work)
+    try:  # a mask larger than the image is refused from its header, before it is decoded
+        arr = _decode(path, name or "mask", max(shape) if shape is not None else None, work)
+    except TooLarge:
+        if shape is None:
+            raise
+        raise UnveilError(f"{label}: mask is larger than the image ({shape[1]}x{shape[0]}); give a mask of the "
+                          f"same size") from None
     if shape is not None and arr.shape != tuple(shape):
         raise UnveilError(
             f"{label}: mask is {arr.shape[1]}x{arr.shape[0]} but the image is "

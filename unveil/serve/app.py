@@ -261,11 +261,52 @@ class Engine:
             log.exception("warming up failed")
 
 
-def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: str | None = None) -> FastAPI:
+#: the names this machine answers to; with ``--host`` on another address, that address too
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+#: requests admitted at once (one restoring, the others decoded and waiting); more get 503
+MAX_ADMITTED = 3
+
+
+def allowed_hosts(host: str = "127.0.0.1") -> list[str] | None:
+    """The ``Host`` headers the server accepts (DNS rebinding: a foreign name pointed at
+    127.0.0.1 must not reach the API): the loopback names, plus ``host`` when it is another
+    address; None (any) when it listens on every interface (0.0.0.0, ::)."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    return list(dict.fromkeys([*LOOPBACK_HOSTS, host, f"[{host}]" if ":" in host else host]))
+
+
+class SameOrigin:
+    """ASGI middleware: a state-changing request (POST, PUT, PATCH, DELETE) from a browser page of
+    another origin gets 403 (cross-site request forgery: a page elsewhere posting to this server).
+    A request with an ``Origin`` header must name this server (its scheme, host and port, as the
+    ``Host`` header says); ``Sec-Fetch-Site: cross-site`` is refused too. API clients that send no
+    ``Origin`` (curl, requests, httpx) are served."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            origin, host = headers.get("origin"), headers.get("host", "")
+            site = headers.get("sec-fetch-site", "")
+            scheme = scope.get("scheme", "http")
+            bad = site == "cross-site" or (origin is not None and origin != "null" and origin != f"{scheme}://{host}")
+            if bad or origin == "null":
+                return await JSONResponse(
+                    {"detail": "cross-origin request refused: the API serves this server's own page and clients "
+                               "that send no Origin header"}, status_code=403)(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: str | None = None,
+               host: str = "127.0.0.1") -> FastAPI:
     """The web page and the JSON API. ``max_upload_mb``: largest accepted image file (a request
     may hold a photo and a mask: its body may be twice that plus 1 MB); ``max_side``: largest
     accepted image side in pixels; ``default_model``: the inpainter preselected (default: the
-    pipeline's)."""
+    pipeline's); ``host``: the address it listens on (which ``Host`` headers it accepts,
+    :func:`allowed_hosts`)."""
     if not max_upload_mb > 0:
         raise UnveilError(f"max_upload_mb must be positive, got {max_upload_mb}")
     if max_side < 16:
@@ -289,6 +330,25 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
     app.state.max_side = max_side
     app.add_middleware(BodyLimit, limit=2 * max_bytes + MB,
                        message=f"upload too large: the limit is {max_upload_mb:g} MB per image")
+    app.add_middleware(SameOrigin)
+    hosts = allowed_hosts(host)
+    if hosts is not None:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+    admitted = threading.BoundedSemaphore(MAX_ADMITTED)
+
+    @contextlib.contextmanager
+    def admission():
+        """One of the MAX_ADMITTED places (decoding, restoring and encoding all happen inside, so
+        memory stays bounded), or 503 at once."""
+        if not admitted.acquire(blocking=False):
+            raise HTTPException(503, "busy: another restoration is running; try again in a few seconds",
+                                headers={"Retry-After": "5"})
+        try:
+            yield
+        finally:
+            admitted.release()
 
     @app.exception_handler(UnveilError)
     async def _unveil_error(request: Request, exc: UnveilError):
@@ -305,7 +365,8 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception):
         log.exception("internal error on %s", request.url.path)
-        return JSONResponse({"detail": f"internal error ({type(exc).__name__}: {exc})"}, status_code=500)
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}: {exc})"}, status_code=500,
+                            headers={"Connection": "close"})
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -342,7 +403,10 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
         data = await _read(image, name)
 
         def work():
-            rgb = decode_image(data, name, max_side)
+            with admission():
+                return _analyze(decode_image(data, name, max_side))
+
+        def _analyze(rgb):
             with engine.lock:
                 t = time.perf_counter()
                 mask, faces = engine.restorer(engine.default, SEGMENTER).auto_mask(rgb)
@@ -377,6 +441,10 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
         model_name = engine.model_name(model)
 
         def work():
+            with admission():
+                return _restore()
+
+        def _restore():
             rgb = decode_image(data, name, max_side)
             user = decode_mask(mask_data, rgb.shape[:2]) if mask_data is not None else None
             if user is not None and not user.any():
