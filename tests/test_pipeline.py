@@ -406,3 +406,29 @@ def test_cli_remove_with_a_folder_of_masks(run_cli, demo, tmp_path):
         changed = (out != masked).any(-1)
         assert changed[mm > 0].mean() > 0.5 and not changed[mm == 0].any(), rel
     assert not (tmp_path / "o" / "c.png").exists()
+
+
+def test_python_api_arguments_are_checked_with_plain_messages(demo):
+    """PIL images get the size checks of files, faces/dilate/threshold are validated, and masks
+    follow one documented rule (bool as is, 0/1 non-zero, 8-bit at 128, float at 0.5; NaN refused)."""
+    from unveil.errors import UnveilError
+    from unveil.pipeline import as_mask
+
+    _, masked, _ = demo
+    for call, msg in [(lambda: unveil.remove(Image.new("RGB", (0, 0))), "too small"),
+                      (lambda: unveil.remove(Image.new("RGB", (12000, 12000))), "too large"),
+                      (lambda: unveil.remove(masked, faces=-1), "indices from 0"),
+                      (lambda: unveil.remove(masked, faces=[0.5]), "indices from 0"),
+                      (lambda: unveil.remove(masked, dilate=2.5), "whole number"),
+                      (lambda: RestoreOptions(threshold=float("nan")), "threshold"),
+                      (lambda: unveil.remove(masked, mask=np.full(masked.shape[:2], np.nan)), "NaN")]:
+        with pytest.raises(UnveilError, match=msg):
+            call()
+    shape = (4, 4)
+    m = np.zeros(shape, np.uint8)
+    m[0, 0], m[1, 1], m[2, 2] = 1, 100, 200
+    assert as_mask(m, shape).sum() == 1  # 8-bit: 128 and up
+    assert as_mask((m > 0).astype(np.uint8), shape).sum() == 3  # a 0/1 mask: non-zero
+    assert as_mask(m.astype(np.float32) / 255, shape).sum() == 1  # float: 0.5 and up
+    with pytest.raises(UnveilError, match="0..255"):
+        as_mask(np.full(shape, 300, np.int32), shape)

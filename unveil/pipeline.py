@@ -85,6 +85,11 @@ class RestoreOptions:
             raise UnveilError(f"work_size must be 64..1024, got {self.work_size}")
         if not 0 < self.threshold < 1:
             raise UnveilError(f"threshold must be between 0 and 1, got {self.threshold}")
+        if isinstance(self.dilate, bool) or not isinstance(self.dilate, (int, np.integer)):
+            raise UnveilError(f"dilate must be a whole number of pixels (0..32), got {self.dilate!r}")
+        self.dilate = int(self.dilate)
+        if not isinstance(self.threshold, (int, float, np.floating)) or not np.isfinite(self.threshold):
+            raise UnveilError(f"threshold must be a number between 0 and 1, got {self.threshold!r}")
         if self.dilate < 0 or self.dilate > 32:
             raise UnveilError(f"dilate must be 0..32 pixels, got {self.dilate}")
         parse_faces(self.faces)  # raises on a bad selection
@@ -92,10 +97,18 @@ class RestoreOptions:
 
 def parse_faces(which: str | int | list[int]) -> str | list[int]:
     """"all" | "largest" | an index | "0,2" -> "all", "largest" or a list of indices."""
-    if isinstance(which, int):
-        return [which]
+    if isinstance(which, bool):
+        raise UnveilError(f"faces must be 'all', 'largest' or indices like '0,2', got {which!r}")
+    if isinstance(which, (int, np.integer)):
+        which = [int(which)]
     if isinstance(which, (list, tuple)):
-        return [int(i) for i in which]
+        try:
+            idx = [int(i) for i in which if float(i) == int(i)]
+        except (TypeError, ValueError):
+            idx = []
+        if not idx or len(idx) != len(which) or min(idx) < 0:
+            raise UnveilError(f"faces must be 'all', 'largest' or indices from 0 (largest first), got {which!r}")
+        return idx
     w = str(which).strip().lower()
     if w in ("all", "largest"):
         return w
@@ -559,7 +572,12 @@ def as_rgb(image) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         return read_image(image)
     if isinstance(image, Image.Image):
-        return to_rgb(image)
+        w, h = image.size
+        if w * h > MAX_PIXELS:  # checked before converting, as for files
+            raise UnveilError(f"image is too large ({w}x{h}; limit {MAX_PIXELS:,} pixels)")
+        if min(w, h) < 16:
+            raise UnveilError(f"image is too small ({w}x{h})")
+        image = to_rgb(image)
     if not isinstance(image, np.ndarray):
         raise UnveilError(f"expected an image (numpy array, PIL image or path), got {type(image).__name__}")
     a = image
@@ -582,7 +600,9 @@ def as_rgb(image) -> np.ndarray:
 
 
 def as_mask(mask, shape: tuple[int, int]) -> np.ndarray:
-    """bool HxW from a bool/uint8 array (non-zero = hole), a PIL image or a path (white = hole)."""
+    """bool HxW (True = hole) from an array, a PIL image or a path. Bool arrays as they are;
+    integer arrays: 0/1 masks non-zero, 8-bit masks (values above 1) at 128 or more, as image
+    files and PIL images (white = hole); float arrays (0..1, finite) at 0.5 or more."""
     from PIL import Image
 
     from unveil.io import read_mask
@@ -594,10 +614,22 @@ def as_mask(mask, shape: tuple[int, int]) -> np.ndarray:
     m = np.asarray(mask)
     if m.ndim == 3:
         m = m[..., -1] if m.shape[2] == 4 else m.max(2)
-    if m.shape != tuple(shape):
-        raise UnveilError(f"mask is {m.shape[1]}x{m.shape[0]} but the image is {shape[1]}x{shape[0]}; "
-                          f"give a mask of the same size")
-    return m > 127 if m.dtype == np.uint8 and m.max() > 1 else m.astype(bool)
+    if m.ndim != 2 or m.shape != tuple(shape):
+        got = f"{m.shape[1]}x{m.shape[0]}" if m.ndim == 2 else f"of shape {m.shape}"
+        raise UnveilError(f"mask is {got} but the image is {shape[1]}x{shape[0]}; give a mask of the same size")
+    if m.dtype == bool:
+        return m
+    if np.issubdtype(m.dtype, np.integer):
+        if m.size and (m.min() < 0 or m.max() > 255):
+            raise UnveilError(f"an integer mask must hold 0..255 (or 0/1), got {m.min()}..{m.max()}")
+        return m >= 128 if m.size and m.max() > 1 else m > 0
+    if np.issubdtype(m.dtype, np.floating):
+        if not np.isfinite(m).all():
+            raise UnveilError("the mask holds NaN or infinite values")
+        if m.size and (m.min() < 0 or m.max() > 1):
+            raise UnveilError(f"a float mask must hold 0..1, got {m.min():g}..{m.max():g}")
+        return m >= 0.5
+    raise UnveilError(f"a mask must be a bool, integer or float array, got {m.dtype}")
 
 
 def remove(image, *, model: str | None = None, segmenter: str | None = "soclnet", mask=None,
