@@ -432,3 +432,21 @@ def test_python_api_arguments_are_checked_with_plain_messages(demo):
     assert as_mask(m.astype(np.float32) / 255, shape).sum() == 1  # float: 0.5 and up
     with pytest.raises(UnveilError, match="0..255"):
         as_mask(np.full(shape, 300, np.int32), shape)
+
+
+def test_output_paths_that_cannot_be_written_are_one_clear_line(run_cli, demo, tmp_path):
+    """A 240-character file name (its temporary name stays short), -o naming a file, -o where no
+    folder can be made."""
+    _, masked, _ = demo
+    d = tmp_path / "in"
+    d.mkdir()
+    long = "a" * 240 + ".png"
+    Image.fromarray(masked).save(d / long)
+    code, _, err = run_cli("remove", d, "-o", tmp_path / "out", "--model", "telea", "--save-masks")
+    assert code == 0, err
+    assert (tmp_path / "out" / long).exists() and not list((tmp_path / "out").glob(".*"))
+    (tmp_path / "afile").write_text("x")
+    code, _, err = run_cli("remove", d / long, "-o", tmp_path / "afile", "--model", "telea")
+    assert code == 2 and "is a file" in err and "Traceback" not in err
+    code, _, err = run_cli("remove", d / long, "-o", "/proc/unveil-out", "--model", "telea")
+    assert code == 2 and "cannot create this folder" in err

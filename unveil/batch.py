@@ -244,10 +244,26 @@ class Plan:
     resumed: int = 0  #: photos skipped because the manifest says they are done
 
 
+def ensure_folder(out_dir: Path) -> Path:
+    """The output folder, created if needed; one clear error when it cannot be (a file of that
+    name, no permission, a read-only or virtual filesystem)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UnveilError(f"-o {out_dir}: is a file; give a folder for the outputs")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UnveilError(f"-o {out_dir}: cannot create this folder ({e.strerror or e})") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise UnveilError(f"-o {out_dir}: this folder is not writable")
+    return out_dir
+
+
 def prepare(items: list[tuple], out_dir: Path, fmt: str | None = None, mask=None, save_masks: bool = False,
             report: bool = False, overwrite: bool = False, resume: bool = False) -> Plan:
     """Every job of a batch, decided before any work (:func:`plan_outputs`); with ``resume``, the
     photos the manifest has done are left out and their outputs kept off limits."""
+    ensure_folder(out_dir)
     done = Manifest(out_dir).done() if resume else {}
     todo = [(src, rel) for src, rel in items if _key(src) not in done]
     masks = ()
