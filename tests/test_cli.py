@@ -8,7 +8,7 @@ from PIL import Image
 
 from unveil.cli import app
 
-COMMANDS = ["models", "detect", "inpaint", "eval", "eval-seg", "eval-coverage", "eval-verify", "masks", "synth", "demo",
+COMMANDS = ["models", "detect", "inpaint", "eval", "eval-seg", "eval-coverage", "eval-video", "eval-verify", "masks", "synth", "demo",
             "bench", "remove", "compare", "export", "serve", "eval-real", "eval-gender", "gallery"]
 
 

@@ -107,6 +107,8 @@ def remove_cmd(
     """Find what hides each face of PHOTOS (or clips) and restore the face beneath (batch, with a progress bar)."""
     from unveil.batch import check_format, collect_photos, run_batch
 
+    if threads is not None and threads < 1:
+        raise UnveilError(f"--threads must be at least 1, got {threads}")
     clips = [p for p in photos if _is_clip(p, video)]
     if clips:
         if mask is not None or engine != "local":

@@ -44,9 +44,9 @@ MAX_TONE_SHIFT = 24.0
 MIN_FACE = 24
 #: ``inpainter="auto"`` (the default): the inpainter for each kind of hole (:func:`occluder_kind`),
 #: chosen by measured realism and fidelity (docs/benchmarks.md). On face-mask holes (100 UTKFace
-#: test faces, 256 px) lgface (its realism fine-tune, stage 3) leads on LPIPS (0.135), identity
-#: distance (0.400), detail ratio (0.26 of the truth's), LPIPS-VGG on the hole's box (0.366), faces
-#: found by dlib (98 %) and FD on the hole's boxes (18.6), at 0.07 dB of PSNR below its fidelity
+#: test faces, 256 px) lgface (its realism fine-tune, stage 4) leads on LPIPS (0.133), identity
+#: distance (0.393), detail ratio (0.27 of the truth's), LPIPS-VGG on the hole's box (0.361), faces
+#: found by dlib (98 %) and FD on the hole's boxes (19.0), and on PSNR (24.35 dB) above its fidelity
 #: variant (``lgface-fidelity``: 24.29 dB, smoother) and far above ifacenet (detail 0.09, LPIPS-VGG
 #: 0.437). Other holes get the best-ranked model.
 AUTO = "auto"

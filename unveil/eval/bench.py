@@ -169,16 +169,17 @@ def pipeline_speed(models: list[str], repeats: int = 7) -> dict[str, dict]:
     return out
 
 
-def scale_speed(n: int = 24, data=None) -> dict:
-    """Photos per second of ``unveil remove`` (auto inpainter) on ``n`` real masked photos (files
-    decoded and written): the local engine (one process, torch's threads) against the Ray engine
-    (one single-thread actor per core, a local Ray). *Steady* is the rate between the first and the
-    last photo finished (models loaded); *wall* counts everything from the call, Ray's start and the
-    actors loading their models included."""
+def scale_speed(n: int = 96, data=None) -> dict:
+    """Throughput of ``unveil remove`` (auto inpainter) on ``n`` real masked photos (files decoded
+    and written): the local engine (one process, torch's threads) against the Ray engine (one
+    single-thread actor per core, a local Ray). Per engine: the wall time from the call (Ray's
+    start and the actors loading their models included), the time to the first photo done (the
+    start-up), the rate after it, and the mean compute seconds per photo (from the manifest)."""
+    import json
     import shutil
     import tempfile
 
-    from unveil.batch import collect_photos, run_batch
+    from unveil.batch import MANIFEST, collect_photos, run_batch
     from unveil.data.faces import real_photos
     from unveil.pipeline import Restorer
 
@@ -187,20 +188,24 @@ def scale_speed(n: int = 24, data=None) -> dict:
     cores = os.cpu_count() or 1
     out = {"photos": len(photos), "cores": cores}
 
-    def timed(run) -> dict:
+    def timed(run, folder: Path) -> dict:
         stamps = []
         t0 = time.perf_counter()
-        done = run(lambda _: stamps.append(time.perf_counter())).done
+        done = run(lambda _: stamps.append(time.perf_counter()), folder).done
         wall = time.perf_counter() - t0
-        steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else None
-        return {"done": done, "wall_s": round(wall, 2), "photos_per_s_wall": done / wall, "photos_per_s": steady}
+        first = stamps[0] - t0 if stamps else wall
+        lines = [json.loads(ln) for ln in (folder / MANIFEST).read_text().splitlines()]
+        per = float(np.mean([e["seconds"] for e in lines if e["status"] == "done"]))
+        after = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else None
+        return {"done": done, "wall_s": round(wall, 2), "first_s": round(first, 2), "photos_per_s_wall": done / wall,
+                "photos_per_s_after_start": after, "seconds_per_photo": per}
 
     try:
         items = collect_photos(photos)
         r = Restorer()
         run_batch(r, items[:2], tmp / "warm", progress=False, say=lambda _: None)
         out["local"] = {"threads": __import__("torch").get_num_threads(),
-                        **timed(lambda say: run_batch(r, items, tmp / "local", progress=False, say=say))}
+                        **timed(lambda say, d: run_batch(r, items, d, progress=False, say=say), tmp / "local")}
         try:
             import ray
         except ImportError:
@@ -210,8 +215,8 @@ def scale_speed(n: int = 24, data=None) -> dict:
 
         spec = {"segmenter": "soclnet", "inpainter": None, "device": "cpu", "options": {}}
         out["ray"] = {"workers": cores, "threads": 1,
-                      **timed(lambda say: run_ray(spec, items, tmp / "ray", RayOptions(workers=cores), progress=False,
-                                                  say=say))}
+                      **timed(lambda say, d: run_ray(spec, items, d, RayOptions(workers=cores), progress=False,
+                                                     say=say), tmp / "ray")}
         ray.shutdown()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -318,16 +323,18 @@ def _markdown(results: dict) -> str:
     sc = results.get("scale") or {}
     if sc.get("local"):
         lines += ["", f"**Batch throughput** (`unveil remove` with the auto inpainter on {sc['photos']} real masked "
-                  f"photos, files read and written, {sc['cores']} cores; *steady*: between the first and the last "
-                  "photo done; *wall*: from the call, start-up included):", "",
-                  "| engine | processes x threads | photos/s steady | per core | photos/s wall | wall s |",
-                  "|---|---|---|---|---|---|"]
+                  f"photos, files read and written, {sc['cores']} cores; *start-up*: until the first photo is done; "
+                  "*compute*: mean seconds inside one photo's job, from the manifest):", "",
+                  "| engine | processes x threads | wall s | start-up s | photos/s (wall) | photos/s after start-up "
+                  "| compute s/photo | photos/s per core (compute) |", "|---|---|---|---|---|---|---|---|"]
         for name, r in (("local", sc["local"]), ("ray (local Ray)", sc.get("ray") or {})):
-            if "photos_per_s" not in r:
+            if "seconds_per_photo" not in r:
                 continue
             procs, th = r.get("workers", 1), r["threads"]
-            lines.append(f"| {name} | {procs} x {th} | {r['photos_per_s']:.2f} | {r['photos_per_s'] / (procs * th):.2f} "
-                         f"| {r['photos_per_s_wall']:.2f} | {r['wall_s']:.0f} |")
+            after = r.get("photos_per_s_after_start")
+            lines.append(f"| {name} | {procs} x {th} | {r['wall_s']:.1f} | {r['first_s']:.1f} | "
+                         f"{r['photos_per_s_wall']:.2f} | {'–' if after is None else f'{after:.2f}'} | "
+                         f"{r['seconds_per_photo']:.3f} | {1 / (r['seconds_per_photo'] * th):.2f} |")
         lines += ["", "Planning 10 million photos on a cluster: `docs/scale.md`."]
     vd = {k: v for k, v in (results.get("video") or {}).items() if isinstance(v, dict)}
     if vd:
