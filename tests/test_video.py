@@ -6,16 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from unveil.eval.video import flicker
 from unveil.video import probe, remove_video
 from unveil.video.clips import make_clip, read_frames, tone_of
 from unveil.video.track import OneEuro
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def _flicker(frames, masks):
-    g = [f.astype(np.float32) @ LUMA for f in frames]
-    return float(np.mean([np.abs(g[k] - g[k - 1])[masks[k]].mean() for k in range(1, len(g))]))
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +40,9 @@ def test_a_still_clip_keeps_frames_rate_and_audio_and_its_fill_holds_still(still
     assert np.mean(left) < 0.05, left
     per = remove_video(clip, tmp_path / "per.mp4", restorer=restorer, steady=False, progress=False)
     assert per.frames == 16
-    steady_flicker = _flicker(outs, masks)
-    assert steady_flicker < 0.6 * _flicker(read_frames(tmp_path / "per.mp4"), masks)
-    assert steady_flicker < _flicker(read_frames(clip), masks)  # steadier than the input's own noise
+    steady_flicker = flicker(outs, masks)
+    assert steady_flicker < 0.6 * flicker(read_frames(tmp_path / "per.mp4"), masks)
+    assert steady_flicker < flicker(read_frames(clip), masks)  # steadier than the input's own noise
 
 
 def test_one_euro_smooths_a_still_signal_and_follows_a_move():

@@ -143,8 +143,6 @@ def remove_cmd(
         if seg is not None:
             models.require(seg, "segmenter")
         torch_device(device)
-        if threads is not None and threads < 1:
-            raise UnveilError(f"--threads must be at least 1, got {threads}")
         spec = {"segmenter": seg, "inpainter": model, "device": device, "options": opts}
         r = run_ray(spec, items, out_dir, RayOptions(ray_address, workers, threads or 1, device), suffix, mask,
                     save_masks, report, overwrite=overwrite, resume=resume)
@@ -187,7 +185,7 @@ def _remove_clips(clips, out_dir: Path, model, segmenter, faces, dilate, thresho
         raise UnveilError(f"-o {out_dir} names one clip, but several inputs were given: give a folder")
     for c in clips:
         src = Path(c)
-        dst = out_dir if to_file else out_dir / (src.name if src.suffix else src.name)
+        dst = out_dir if to_file else out_dir / src.name
         rep = remove_video(src, dst, restorer=restorer, steady=steady, overwrite=overwrite)
         typer.echo(f"{src} -> {dst}: {rep.frames} frames ({rep.restored} restored, {rep.no_face} without a face), "
                    f"{rep.frames_per_second:.2f} frames/s")

@@ -23,7 +23,9 @@ from unveil.io import write_image, write_json, write_text
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def _flicker(frames: list[np.ndarray], masks: list[np.ndarray]) -> float:
+def flicker(frames: list[np.ndarray], masks: list[np.ndarray]) -> float:
+    """Mean absolute change of grey level from one frame to the next, inside the region that is
+    occluder in both frames."""
     g = [f.astype(np.float32) @ LUMA for f in frames]
     return float(np.mean([np.abs(g[k] - g[k - 1])[masks[k] & masks[k - 1]].mean() for k in range(1, len(g))]))
 
@@ -53,7 +55,7 @@ def run_video_eval(out="runs/eval-video", frames: int = 75, size: int = 512, pro
         clip = out / f"{motion}.mp4"
         masks = make_clip(clip, frames=frames, motion=motion, size=size)
         ins = read_frames(clip)
-        results[motion] = {"input_flicker": _flicker(ins, masks)}
+        results[motion] = {"input_flicker": flicker(ins, masks)}
         for steady in (True, False):
             mode = "steady" if steady else "per-frame"
             dst = out / f"{motion}_{mode}.mp4"
@@ -65,7 +67,7 @@ def run_video_eval(out="runs/eval-video", frames: int = 75, size: int = 512, pro
             left = [float((m & ~f).sum() / max(m.sum(), 1)) for m, f in zip(masks, rep.masks)]
             hz, dur = tone_of(dst)
             results[motion][mode] = {"frames": len(outs), "left_mean": float(np.mean(left)), "left_max": float(np.max(left)),
-                                     "flicker": _flicker(outs, masks), "tone_hz": hz, "audio_s": dur,
+                                     "flicker": flicker(outs, masks), "tone_hz": hz, "audio_s": dur,
                                      "frames_per_second": len(outs) / sec, "restored": rep.restored}
             if motion == "moving":
                 pick = list(range(0, len(outs), 6))
