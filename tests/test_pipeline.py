@@ -125,6 +125,24 @@ def test_the_wide_crop_removes_an_occluder_beyond_the_face_crop():
     assert left[False] > 0.2 and left[True] < 0.03, left
 
 
+def test_the_automatic_mask_holds_what_the_wide_crop_finds():
+    """The web page paints ``auto_mask`` as "will be filled" and sends it back as the mask: it must
+    hold the scarf beyond the face crop too, as the automatic restoration fills it."""
+    from unveil.occlusion import demo_photo
+    from unveil.occlusion.draw import draw_scarf
+
+    photo, _, _, kps5 = demo_photo()
+    img, scarf = draw_scarf(photo, kps5)
+    r = Restorer(segmenter="soclnet", inpainter="telea")
+    mask, faces = r.auto_mask(img)
+    assert len(faces) == 1
+    assert (scarf & ~mask).sum() / scarf.sum() < 0.03
+    filled = r.restore(img).mask
+    assert (mask & ~filled).sum() <= 0.01 * mask.sum()  # nothing the restoration would leave
+    narrow, _ = Restorer(segmenter="soclnet", inpainter="telea", options=RestoreOptions(wide=False)).auto_mask(img)
+    assert (scarf & ~narrow).sum() / scarf.sum() > 0.2
+
+
 def test_the_default_inpainter_is_chosen_per_kind_of_hole(demo):
     """``inpainter="auto"`` (the default): the landmark-guided model under a lower-face occluder,
     the best-ranked model elsewhere (here over the eyes)."""
@@ -450,3 +468,27 @@ def test_output_paths_that_cannot_be_written_are_one_clear_line(run_cli, demo, t
     assert code == 2 and "is a file" in err and "Traceback" not in err
     code, _, err = run_cli("remove", d / long, "-o", "/proc/unveil-out", "--model", "telea")
     assert code == 2 and "cannot create this folder" in err
+
+
+def test_a_wide_local_fill_runs_at_a_reduced_scale_and_meets_the_photo(monkeypatch):
+    """A user's mask far from any face is filled with Telea; a region whose window passes
+    LOCAL_MAX_PIXELS is filled coarse first, then its edge again at full resolution: every mask
+    pixel replaced, nothing outside touched, and the fill continues the surroundings."""
+    import unveil.pipeline as pl
+
+    h, w = 300, 400
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx * 255 // w, yy * 255 // h, np.full((h, w), 90)], -1).astype(np.uint8)  # smooth ramps
+    mask = np.zeros((h, w), bool)
+    mask[40:260, 60:340] = True
+    exact = pl.fill_locally(img, mask)
+    monkeypatch.setattr(pl, "LOCAL_MAX_PIXELS", 10_000)  # the window is 68,000 px: the coarse path
+    coarse = pl.fill_locally(img, mask)
+    for out in (exact, coarse):
+        assert (out[~mask] == img[~mask]).all()
+    assert (coarse[mask] != 0).all()
+    # at the mask's edge the fill matches the photo beside it (no step where coarse meets fine)
+    edge = mask & ~(cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    step = np.abs(coarse.astype(int) - img.astype(int))[edge].mean()
+    assert step < 6, step
+    assert np.abs(coarse.astype(int) - exact.astype(int))[mask].mean() < 25

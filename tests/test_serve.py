@@ -260,3 +260,43 @@ def test_a_mask_larger_than_the_photo_is_refused_before_decoding(client, photo):
         + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
     r = client.post("/api/restore", files=files(png(photo[::4, ::4].copy()), big))
     assert r.status_code == 422 and "larger than the image" in r.json()["detail"]
+
+
+def test_analyze_threshold_and_dilation_shape_the_automatic_mask(client):
+    """The page's threshold and grow controls: a lower threshold or more growth finds more, the
+    face selection decides whose occluder is found, and a bad value is a plain 422."""
+    from unveil.occlusion import demo_photo
+
+    _, masked, occ, _ = demo_photo()
+    body = png(masked)
+    share = {}
+    for key, fields in {"default": {}, "tight": {"threshold": "0.9", "dilate": "0"},
+                        "loose": {"threshold": "0.2", "dilate": "16"}}.items():
+        r = client.post("/api/analyze", files=files(body), data=fields)
+        assert r.status_code == 200, r.text
+        mask = decode(r.json()["mask_png"]) > 0
+        share[key] = mask.mean()
+        if key == "default":
+            assert (occ & ~mask).sum() / occ.sum() < 0.05  # the drawn mask, straps included
+    assert share["tight"] < share["default"] < share["loose"], share
+    r = client.post("/api/analyze", files=files(body), data={"faces": "1"})
+    assert r.status_code == 422 and "face 1 requested but 1 found" in r.json()["detail"]
+    for field, value, words in [("threshold", "1.5", "threshold must be between 0 and 1"),
+                                ("dilate", "99", "dilate must be 0..32"),
+                                ("threshold", "nan", "threshold")]:
+        r = client.post("/api/analyze", files=files(body), data={field: value})
+        assert r.status_code == 422 and words in r.json()["detail"], (field, value, r.text)
+    r = client.post("/api/restore", files=files(body), data={"model": "telea", "dilate": "-1"})
+    assert r.status_code == 422 and "dilate must be 0..32" in r.json()["detail"]
+
+
+def test_a_restoration_past_the_time_limit_is_stopped_with_a_message(photo):
+    from unveil.serve import create_app
+
+    with TestClient(create_app(time_limit=1e-6), raise_server_exceptions=False,
+                    base_url="http://127.0.0.1:8765") as c:
+        r = c.post("/api/restore", files=files(png(photo)), data={"model": "telea"})
+    assert r.status_code == 422, r.text
+    assert "longer than this server's limit of 1e-06 s" in r.json()["detail"]
+    with pytest.raises(Exception, match="time_limit must be positive"):
+        create_app(time_limit=0)

@@ -568,6 +568,8 @@ def serve_cmd(
                               "the pipeline's choice for each kind of hole)."),
     max_upload_mb: float = typer.Option(20, "--max-upload-mb", help="Largest accepted photo, in MB."),
     max_side: int = typer.Option(8000, "--max-side", help="Largest accepted photo side, in pixels."),
+    time_limit: float = typer.Option(120, "--time-limit", help="Seconds a restoration may run; a longer "
+                                     "one is stopped at its next step with a message."),
 ) -> None:
     """Local web page and JSON API: upload a photo, edit the mask, restore, compare, download."""
     import socket
@@ -581,7 +583,8 @@ def serve_cmd(
         raise UnveilError(f"`unveil serve` needs fastapi, uvicorn and python-multipart ({e.name} is missing): "
                           f"pip install -c constraints.txt fastapi uvicorn python-multipart") from None
     application = create_app(max_upload_mb=max_upload_mb, max_side=max_side,
-                             default_model=None if model == "default" else model, host=host)
+                             default_model=None if model == "default" else model, host=host,
+                             time_limit=time_limit)
     with socket.socket() as s:  # a taken port is a clear message, not uvicorn's traceback
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:

@@ -246,11 +246,11 @@ class Engine:
                                      f"{', '.join(models.available('inpainter'))}")
         return name
 
-    def restorer(self, model: str, segmenter: str | None):
+    def restorer(self, model: str, segmenter: str | None, options=None):
         """Call with the lock held (the models are loaded once, on first use)."""
         from unveil.pipeline import Restorer
 
-        return Restorer(segmenter=segmenter, inpainter=model)
+        return Restorer(segmenter=segmenter, inpainter=model, options=options)
 
     def warm(self) -> None:
         """Load the default restorer ahead of the first request (``unveil serve`` does it)."""
@@ -300,17 +300,68 @@ class SameOrigin:
         return await self.app(scope, receive, send)
 
 
+def restore_options(faces: str = "all", threshold: float | None = None, dilate: int | None = None):
+    """The pipeline's options from a request's form fields (a bad value is a 422 in plain words)."""
+    from unveil.pipeline import RestoreOptions
+
+    kw = {"faces": faces}
+    if threshold is not None:
+        kw["threshold"] = threshold
+    if dilate is not None:
+        kw["dilate"] = dilate
+    try:
+        return RestoreOptions(**kw)
+    except UnveilError as e:
+        raise HTTPException(422, str(e)) from None
+
+
+class TimeLimit(Exception):
+    """A job ran past the server's time limit (checked between the pipeline's steps)."""
+
+
+def deadline_hooks(limit: float):
+    """:class:`unveil.pipeline.Hooks` that stop a job at its next step once ``limit`` seconds have
+    passed (a step itself is never cut: each one is bounded on any photo the limits admit)."""
+    from unveil.pipeline import Hooks
+
+    end = time.monotonic() + limit
+
+    class Deadline(Hooks):
+        def check(self):
+            if time.monotonic() > end:
+                raise TimeLimit(f"the restoration took longer than this server's limit of {limit:g} s "
+                                f"a photo; try a smaller photo or mask, or `unveil remove` on the command line")
+
+        def faces(self, image, detector):
+            found = super().faces(image, detector)
+            self.check()
+            return found
+
+        def probability(self, i, where, prob):
+            self.check()
+            return prob
+
+        def fill(self, i, restored, hole):
+            self.check()
+            return restored
+
+    return Deadline()
+
+
 def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: str | None = None,
-               host: str = "127.0.0.1") -> FastAPI:
+               host: str = "127.0.0.1", time_limit: float = 120) -> FastAPI:
     """The web page and the JSON API. ``max_upload_mb``: largest accepted image file (a request
     may hold a photo and a mask: its body may be twice that plus 1 MB); ``max_side``: largest
     accepted image side in pixels; ``default_model``: the inpainter preselected (default: the
     pipeline's); ``host``: the address it listens on (which ``Host`` headers it accepts,
-    :func:`allowed_hosts`)."""
+    :func:`allowed_hosts`); ``time_limit``: seconds a restoration may run before it is stopped at
+    its next step (answered 422)."""
     if not max_upload_mb > 0:
         raise UnveilError(f"max_upload_mb must be positive, got {max_upload_mb}")
     if max_side < 16:
         raise UnveilError(f"max_side must be at least 16 pixels, got {max_side}")
+    if not time_limit > 0:
+        raise UnveilError(f"time_limit must be positive, got {time_limit}")
     engine = Engine(default_model)
     max_bytes = int(max_upload_mb * MB)
 
@@ -322,12 +373,16 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
         summary="Find what hides a face in a photo and restore the face beneath.",
         description="Upload a photo to `/api/analyze` for its faces and the automatic occluder mask, "
                     "then to `/api/restore` (optionally with an edited mask) for the restored photo. "
-                    f"Limits: {max_upload_mb:g} MB per file, {max_side} pixels a side. Errors are "
+                    f"Limits: {max_upload_mb:g} MB per file, {max_side} pixels a side, {time_limit:g} s "
+                    "a restoration. Requests that change state come from this page's origin: a client "
+                    "that is not a browser sends no `Origin` header (curl, requests) and is served; a "
+                    "page of another site is refused (403). Errors are "
                     "`{\"detail\": \"...\"}` with status 413 (too large), 415 (not an image) or 422.",
     )
     app.state.engine = engine
     app.state.max_upload_mb = max_upload_mb
     app.state.max_side = max_side
+    app.state.time_limit = time_limit
     app.add_middleware(BodyLimit, limit=2 * max_bytes + MB,
                        message=f"upload too large: the limit is {max_upload_mb:g} MB per image")
     app.add_middleware(SameOrigin)
@@ -352,6 +407,10 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
 
     @app.exception_handler(UnveilError)
     async def _unveil_error(request: Request, exc: UnveilError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(TimeLimit)
+    async def _time_limit(request: Request, exc: TimeLimit):
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
@@ -396,11 +455,25 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
         _check_size(data, what, max_bytes)
         return data
 
+    threshold_field = Form(None, description="The segmenter's probability from which a pixel is the "
+                                             "occluder, 0..1 (default 0.5): lower finds more.")
+    dilate_field = Form(None, description="Grow the automatic mask by this many pixels of the 256 px "
+                                          "face crop, 0..32 (default 6). A mask you send is not grown.")
+
     @app.post("/api/analyze", response_model=AnalyzeOut, responses=ERRORS, tags=["api"])
-    async def analyze(image: UploadFile = File(..., description="The photo (JPEG, PNG, WebP...).")) -> AnalyzeOut:
-        """Detect the faces of a photo and find what hides them: the automatic mask, photo-sized."""
+    async def analyze(
+        image: UploadFile = File(..., description="The photo (JPEG, PNG, WebP...)."),
+        faces: str = Form("all", description="Faces whose occluder is found: all, largest, or indices "
+                                             "like 0,2 (largest first)."),
+        threshold: Optional[float] = threshold_field,
+        dilate: Optional[int] = dilate_field,
+    ) -> AnalyzeOut:
+        """Detect the faces of a photo and find what hides them: the automatic mask, photo-sized
+        (the face crop's occluder and, beyond it, the chin, neck and ear loops that the restoration
+        fills too)."""
         name = image.filename or "image"
         data = await _read(image, name)
+        options = restore_options(faces, threshold, dilate)
 
         def work():
             with admission():
@@ -409,12 +482,12 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
         def _analyze(rgb):
             with engine.lock:
                 t = time.perf_counter()
-                mask, faces = engine.restorer(engine.default, SEGMENTER).auto_mask(rgb)
+                mask, found = engine.restorer(engine.default, SEGMENTER, options).auto_mask(rgb)
                 seconds = time.perf_counter() - t
             return AnalyzeOut(
                 width=rgb.shape[1], height=rgb.shape[0],
                 faces=[FaceOut(index=i, box=[round(float(v), 1) for v in f.box], score=round(float(f.score), 3))
-                       for i, f in enumerate(faces)],
+                       for i, f in enumerate(found)],
                 mask_png=png_b64(mask), mask_share=round(float(mask.mean()), 5), segmenter=SEGMENTER,
                 seconds=round(seconds, 3))
 
@@ -430,6 +503,8 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
                                                       "server's default."),
         faces: str = Form("all", description="Faces to restore: all, largest, or indices like 0,2 "
                                              "(largest first)."),
+        threshold: Optional[float] = threshold_field,
+        dilate: Optional[int] = dilate_field,
     ) -> RestoreOut:
         """Restore a photo: fill the given mask (every white pixel), or the automatically found
         occluders. Pixels outside the filled mask are returned unchanged."""
@@ -439,6 +514,7 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
         if mask is not None and (mask.filename or mask.size):
             mask_data = await _read(mask, "mask")
         model_name = engine.model_name(model)
+        options = restore_options(faces, threshold, dilate)
 
         def work():
             with admission():
@@ -451,8 +527,8 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
                 raise HTTPException(422, "the mask is empty (no white pixel): paint what to fill, or send no "
                                          "mask to find the occluders automatically")
             with engine.lock:
-                r = engine.restorer(model_name, None if user is not None else SEGMENTER)
-                res = r.restore(rgb, mask=user, faces=faces)
+                r = engine.restorer(model_name, None if user is not None else SEGMENTER, options)
+                res = r.restore(rgb, mask=user, hooks=deadline_hooks(time_limit))
             rep = res.report()
             return RestoreOut(width=rep["width"], height=rep["height"], model=rep["model"],
                               segmenter=rep["segmenter"], image_png=png_b64(res.image),
