@@ -179,10 +179,13 @@ def test_openapi_schema_and_the_page(client):
     docs = client.get("/docs")
     assert docs.status_code == 200 and "POST /api/restore" in docs.text
     assert "<script" not in docs.text and "http" not in docs.text.replace('href="/', "")  # offline
+    assert "`" not in docs.text and "<code>/api/analyze</code>" in docs.text  # backticks become code
+    assert "background:#14161a" in docs.text  # the page's dark theme
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    for el in ("file", "canvas", "brush", "eraser", "size", "undo", "clear", "model", "run", "result",
-               "download", "error", "status"):
+    for el in ("file", "canvas", "brush", "eraser", "pan", "size", "undo", "redo", "clear", "model", "run",
+               "result", "download", "error", "status", "threshold", "dilate", "zoom-in", "zoom-fit", "again",
+               "progress", "coverage"):
         assert f'id="{el}"' in page.text
     for asset in ("/static/app.js", "/static/style.css"):
         r = client.get(asset)

@@ -544,22 +544,37 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
     return app
 
 
+DOCS_STYLE = (
+    ":root{color-scheme:dark}body{background:#14161a;color:#e8eaed;font:15px/1.55 system-ui,-apple-system,"
+    "'Segoe UI',Roboto,sans-serif;max-width:60em;margin:0 auto;padding:1.5em 1em 3em}"
+    "a{color:#4f9cff}h1{font-size:22px;margin:0 0 .6em}h2{font-size:16px;margin:1.8em 0 .5em;padding:8px 10px;"
+    "background:#1d2026;border:1px solid #2e333b;border-radius:8px}code{background:#2a2f37;color:#e8eaed;"
+    "padding:.05em .35em;border-radius:4px;font-size:.92em}ul{padding-left:1.3em}li{margin:.2em 0}"
+    "p.muted{color:#9aa1ab}"
+)
+
+
 def api_docs_html(schema: dict) -> str:
-    """A plain HTML page of the API from its OpenAPI schema (no scripts, nothing fetched)."""
+    """A plain HTML page of the API from its OpenAPI schema (no scripts, nothing fetched), in the
+    page's dark theme; `backticks` in the descriptions become code."""
+    import re
     from html import escape
 
-    parts = [f"<!doctype html><meta charset=utf-8><title>{escape(schema['info']['title'])} API</title>",
-             "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
-             "code{background:#eee;padding:0 .3em}h2{margin-top:1.6em}</style>",
-             f"<h1>{escape(schema['info']['title'])} API {escape(str(schema['info'].get('version', '')))}</h1>",
-             f"<p>{escape(schema['info'].get('description', ''))}</p>",
-             '<p>Machine-readable schema: <a href="/openapi.json">/openapi.json</a>. The page itself: '
+    def text(s) -> str:
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(str(s or "")))
+
+    info = schema["info"]
+    parts = [f"<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width, initial-scale=1'>"
+             f"<title>{escape(info['title'])} API</title><style>{DOCS_STYLE}</style>",
+             f"<h1>{escape(info['title'])} API {escape(str(info.get('version', '')))}</h1>",
+             f"<p>{text(info.get('description', ''))}</p>",
+             '<p class=muted>Machine-readable schema: <a href="/openapi.json">/openapi.json</a>. The page itself: '
              '<a href="/">/</a>.</p>']
     comps = schema.get("components", {}).get("schemas", {})
     for path, ops in schema.get("paths", {}).items():
         for method, op in ops.items():
             parts.append(f"<h2><code>{method.upper()} {escape(path)}</code></h2>")
-            parts.append(f"<p>{escape(op.get('summary', ''))}. {escape(op.get('description', ''))}</p>")
+            parts.append(f"<p>{text(op.get('summary', ''))}. {text(op.get('description', ''))}</p>")
             body = op.get("requestBody", {}).get("content", {})
             for ctype, c in body.items():
                 ref = c.get("schema", {}).get("$ref", "")
@@ -567,9 +582,10 @@ def api_docs_html(schema: dict) -> str:
                 if props:
                     parts.append(f"<p>Body (<code>{escape(ctype)}</code>):</p><ul>")
                     for name, prop in props.items():
-                        parts.append(f"<li><code>{escape(name)}</code>: {escape(prop.get('description', ''))}</li>")
+                        parts.append(f"<li><code>{escape(name)}</code>: {text(prop.get('description', ''))}</li>")
                     parts.append("</ul>")
-            codes = ", ".join(f"{k} {escape(v.get('description', ''))}" for k, v in op.get("responses", {}).items())
+            codes = ", ".join(f"<code>{k}</code> {text(v.get('description', ''))}"
+                              for k, v in op.get("responses", {}).items())
             parts.append(f"<p>Responses: {codes}</p>")
     return "\n".join(parts)
 
