@@ -77,3 +77,35 @@ def facemask_hole_gains(data_root):
         return out
 
     return gains
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    """``create_app()`` served by uvicorn on a free 127.0.0.1 port in a thread: its base URL."""
+    import threading
+    import time
+
+    uvicorn = pytest.importorskip("uvicorn", reason="uvicorn is not installed")
+    from unveil.serve import create_app
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
+                                        lifespan="off"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    t0 = time.time()
+    while not srv.started:
+        if not th.is_alive() or time.time() - t0 > 30:
+            pytest.fail("the uvicorn server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    th.join(10)

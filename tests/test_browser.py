@@ -10,9 +10,6 @@ import base64
 import io
 import json
 import os
-import socket
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -28,32 +25,11 @@ if not os.path.exists(CHROMIUM):
                 f".ci/run does it)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install "
                                                              "-c constraints.txt playwright)")
-uvicorn = pytest.importorskip("uvicorn", reason="uvicorn is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
-def server():
-    from unveil.serve import create_app
-
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
-                                        lifespan="off"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    t0 = time.time()
-    while not srv.started:
-        if not th.is_alive() or time.time() - t0 > 30:
-            pytest.fail("the uvicorn server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(10)
+def server(live_server):
+    return live_server
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from typing import Callable
 from unveil.errors import UnveilError
 
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 #: a text file of photos, one path or URI a line (blank lines and ``#`` comments skipped)
 LIST_SUFFIXES = (".txt", ".lst")
 MANIFEST = "manifest.jsonl"

@@ -263,8 +263,39 @@ class Engine:
 
 #: the names this machine answers to; with ``--host`` on another address, that address too
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-#: requests admitted at once (one restoring, the others decoded and waiting); more get 503
-MAX_ADMITTED = 3
+#: photos decoded at a time: one restoring, one decoding or encoding beside it (memory is bounded by
+#: this: each place holds at most one decoded photo, its mask and its result)
+MAX_WORKING = 2
+#: requests admitted at once, working or waiting their turn (a waiting one holds only its upload's
+#: bytes); one more gets 503 with Retry-After
+MAX_ADMITTED = 24
+
+
+class Admission:
+    """A ticket per admitted request (:meth:`ticket`, taken before its upload is read; 503 at once
+    when ``admitted`` are in), then a working place (:meth:`place`, waited for in the worker thread)."""
+
+    def __init__(self, working: int, admitted: int):
+        self.places = threading.BoundedSemaphore(max(1, working))
+        self.admitted, self.count, self.lock = admitted, 0, threading.Lock()
+
+    @contextlib.contextmanager
+    def ticket(self):
+        with self.lock:
+            if self.count >= self.admitted:
+                raise HTTPException(503, f"busy: {self.count} restorations are running or waiting; try again in "
+                                         f"a few seconds", headers={"Retry-After": "5"})
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.count -= 1
+
+    @contextlib.contextmanager
+    def place(self):
+        with self.places:
+            yield
 
 
 def allowed_hosts(host: str = "127.0.0.1") -> list[str] | None:
@@ -391,19 +422,7 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
-    admitted = threading.BoundedSemaphore(MAX_ADMITTED)
-
-    @contextlib.contextmanager
-    def admission():
-        """One of the MAX_ADMITTED places (decoding, restoring and encoding all happen inside, so
-        memory stays bounded), or 503 at once."""
-        if not admitted.acquire(blocking=False):
-            raise HTTPException(503, "busy: another restoration is running; try again in a few seconds",
-                                headers={"Retry-After": "5"})
-        try:
-            yield
-        finally:
-            admitted.release()
+    admission = Admission(MAX_WORKING, MAX_ADMITTED)
 
     @app.exception_handler(UnveilError)
     async def _unveil_error(request: Request, exc: UnveilError):
@@ -471,12 +490,15 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
         """Detect the faces of a photo and find what hides them: the automatic mask, photo-sized
         (the face crop's occluder and, beyond it, the chin, neck and ear loops that the restoration
         fills too)."""
+        with admission.ticket():
+            return await _analyze_job(image, restore_options(faces, threshold, dilate))
+
+    async def _analyze_job(image: UploadFile, options) -> AnalyzeOut:
         name = image.filename or "image"
         data = await _read(image, name)
-        options = restore_options(faces, threshold, dilate)
 
         def work():
-            with admission():
+            with admission.place():
                 return _analyze(decode_image(data, name, max_side))
 
         def _analyze(rgb):
@@ -508,16 +530,20 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
     ) -> RestoreOut:
         """Restore a photo: fill the given mask (every white pixel), or the automatically found
         occluders. Pixels outside the filled mask are returned unchanged."""
+        model_name = engine.model_name(model)
+        options = restore_options(faces, threshold, dilate)
+        with admission.ticket():
+            return await _restore_job(image, mask, model_name, options)
+
+    async def _restore_job(image: UploadFile, mask: UploadFile | None, model_name: str, options) -> RestoreOut:
         name = image.filename or "image"
         data = await _read(image, name)
         mask_data = None
         if mask is not None and (mask.filename or mask.size):
             mask_data = await _read(mask, "mask")
-        model_name = engine.model_name(model)
-        options = restore_options(faces, threshold, dilate)
 
         def work():
-            with admission():
+            with admission.place():
                 return _restore()
 
         def _restore():
