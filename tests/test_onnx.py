@@ -144,5 +144,19 @@ def test_run_export_lines(tmp_path):
     lines = uo.run_export(["soclnet-noattn"], tmp_path)
     assert len(lines) == 1 and lines[0].startswith("soclnet-noattn: ") and "MB" in lines[0]
     assert "max |onnx - torch|" in lines[0] and (tmp_path / "soclnet-noattn.onnx").exists()
-    assert set(uo.exportable()) == {"ifacenet", "ifacenet-single", "soclnet", "soclnet-noattn", "cutface"}
-    assert set(uo.not_exportable()) == {"in2", "lgface", "lgface-fidelity"}
+    assert set(uo.exportable()) == {"ifacenet", "ifacenet-single", "soclnet", "soclnet-noattn", "cutface",
+                                    "lgface", "lgface-fidelity"}
+    assert set(uo.not_exportable()) == {"in2"}
+
+
+def test_lgface_runs_on_onnx_with_its_guide_as_a_third_input(astronaut_face):
+    """LGFace's graph takes the guide (two landmark heatmaps and the gender code) beside the
+    photo and the hole: the fill agrees with torch and the pixels outside the hole stay."""
+    mask = _hole(256, 256)
+    o, t = models.load("lgface", backend="onnx"), models.load("lgface", backend="torch")
+    assert models.load("lgface").backend == "onnx"  # auto: measured faster
+    a, b = o.inpaint(astronaut_face, mask), t.inpaint(astronaut_face, mask)
+    np.testing.assert_array_equal(a[~mask], astronaut_face[~mask])
+    d = np.abs(a.astype(int) - b.astype(int))
+    assert d.max() <= 2 and d.mean() < 0.05
+    assert o._ort.inputs == ["x", "m", "g"]

@@ -170,7 +170,21 @@ class LGFaceInpainter(NeuralInpainter):
 
     network_name = "lgface"
     weight_name = "lgface"
-    onnx_unsupported = "it takes landmark guidance as a third input; it runs on torch"
+
+    def onnx_spec(self):
+        """The network with its third input, the guide (two heatmaps and the gender code)."""
+        net, names, example = super().onnx_spec()
+
+        def with_guide(n, h, w):
+            x, m = example(n, h, w)
+            g = torch.zeros(n, GUIDE_CHANNELS, h, w)
+            yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+            g[:, 0] = torch.exp(-((xx - w * 0.35) ** 2 + (yy - h * 0.4) ** 2) / (2 * (0.04 * w) ** 2))
+            g[:, 1] = torch.exp(-((xx - w * 0.5) ** 2 + (yy - h * 0.72) ** 2) / (2 * (0.05 * w) ** 2))
+            g[:, 2] = 1.0
+            return x, m, g
+
+        return net, names + ["g"], with_guide
 
     def guide_for(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The guide of one crop as the network sees it: landmarks and gender predicted on the

@@ -154,9 +154,8 @@ class NeuralInpainter(Inpainter):
 
     def _net(self, x: torch.Tensor, m: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
         """The network call, on the chosen backend."""
-        if guide is not None:
-            return self.model(x, m, guide)
-        return self.model(x, m) if self._ort is None else self._ort.run_torch(x, m)
+        inputs = (x, m) if guide is None else (x, m, guide)
+        return self.model(*inputs) if self._ort is None else self._ort.run_torch(*inputs)
 
     def _forward(self, x: torch.Tensor, m: torch.Tensor, size: tuple[int, int],
                  guide: torch.Tensor | None = None) -> torch.Tensor:

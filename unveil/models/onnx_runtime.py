@@ -39,8 +39,9 @@ INSTALL_HINT = "pip install onnx onnxruntime (versions pinned in pyproject.toml)
 #:   soclnet         segment  torch 15.7 ms (fused BN, channels_last), ORT 7.4 ms (2.13x)
 #:   soclnet-noattn  segment  torch 15.1 ms, ORT 7.1 ms (2.11x)
 #: The network alone at 256 px: ifacenet torch 275 ms, ORT 103 ms; soclnet 105 ms, ORT 32 ms.
+#:   lgface          inpaint  torch 440 ms, ORT 190 ms (2.3x; the machine was busy, 2 threads)
 #: in2 does not export (see the module docstring).
-ORT_FASTER = frozenset({"ifacenet", "soclnet", "soclnet-noattn"})
+ORT_FASTER = frozenset({"ifacenet", "soclnet", "soclnet-noattn", "lgface", "lgface-fidelity"})
 
 def runtime_available() -> bool:
     """Whether onnx and onnxruntime can be imported (without importing them)."""
