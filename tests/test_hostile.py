@@ -130,7 +130,7 @@ def image_files(draw):
     return b.getvalue(), (w, h), orientation in (5, 6, 7, 8)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(image_files())
 def test_any_image_file_is_read_as_rgb_or_refused_in_one_line(case):
     from unveil.io import read_image_info, read_mask
@@ -147,7 +147,7 @@ def test_any_image_file_is_read_as_rgb_or_refused_in_one_line(case):
     assert mask.dtype == bool and mask.shape == arr.shape[:2]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.binary(max_size=600), st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a",
                                                  b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"II*\x00", b"BM"]))
 def test_any_bytes_are_an_image_or_one_clear_error(tail, head):
@@ -174,7 +174,7 @@ arrays = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(image=arrays)
 def test_remove_on_any_array_returns_a_photo_or_one_clear_error(image):
@@ -188,7 +188,7 @@ def test_remove_on_any_array_returns_a_photo_or_one_clear_error(image):
         assert out.dtype == np.uint8 and out.shape[:2] == np.shape(image)[:2] and out.shape[2] == 3
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(mask=st.one_of(
     st.tuples(st.integers(0, 255), st.integers(0, 1), st.integers(0, 2 ** 16)),
@@ -209,7 +209,7 @@ def test_remove_with_any_mask_and_options_changes_only_the_mask(demo_small, mask
         m[y:y + int(rng.integers(1, 60)), x:x + int(rng.integers(1, 60))] = level
         if dense:
             m = (rng.random((h, w)) < 0.01).astype(np.uint8) * level
-        hole = m >= 128
+        hole = m >= 128 if m.max() > 1 else m > 0  # the documented rule: 0/1 masks non-zero, else >= 128
     else:
         hole = np.zeros((h, w), bool)
         hole[60:100, 100:160] = True
@@ -243,7 +243,7 @@ def test_the_openapi_schema_holds_for_generated_requests(live_server):
         op = result.ok()
         codes = []
 
-        @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
         @given(case=op.as_strategy())
         def run(case):
             codes.append(case.call_and_validate(checks=checks, timeout=120).status_code)

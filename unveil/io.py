@@ -102,7 +102,8 @@ def to_rgb(im: Image.Image) -> np.ndarray:
         arr = np.asarray(im, dtype=np.float64)
         hi = 65535.0 if arr.max() > 255 else 255.0
         return np.repeat((arr / hi * 255).round().astype(np.uint8)[..., None], 3, axis=2)
-    return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    # an RGB image is read as it is (convert() would copy it first: 3 bytes a pixel more at peak)
+    return np.array(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
