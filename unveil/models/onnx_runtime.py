@@ -39,7 +39,7 @@ INSTALL_HINT = "pip install onnx onnxruntime (versions pinned in pyproject.toml)
 #:   soclnet         segment  torch 15.7 ms (fused BN, channels_last), ORT 7.4 ms (2.13x)
 #:   soclnet-noattn  segment  torch 15.1 ms, ORT 7.1 ms (2.11x)
 #: The network alone at 256 px: ifacenet torch 275 ms, ORT 103 ms; soclnet 105 ms, ORT 32 ms.
-#:   lgface          inpaint  torch 440 ms, ORT 190 ms (2.3x; the machine was busy, 2 threads)
+#:   lgface          inpaint  torch 77.2 ms, ORT 65.2 ms (1.18x, quiet machine; 440 vs 190 ms when busy)
 #: in2 does not export (see the module docstring).
 ORT_FASTER = frozenset({"ifacenet", "soclnet", "soclnet-noattn", "lgface", "lgface-fidelity"})
 
