@@ -62,39 +62,6 @@ def test_mask_size_is_checked_and_writes_are_atomic(tmp_path):
         write_image(tmp_path / "m.png", m, protect=(tmp_path / "m.png",))
 
 
-def _corpus(seed: int = 0, n: int = 120):
-    """Broken image files made at test time: bit flips, byte runs and truncations of small PNG,
-    JPEG (with EXIF), WebP, TIFF and GIF files."""
-    import io as _io
-
-    rng = np.random.default_rng(seed)
-    img = Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
-    goods = []
-    for fmt, kw in (("PNG", {}), ("JPEG", {"exif": Image.Exif()}), ("WEBP", {}), ("TIFF", {}), ("GIF", {})):
-        if fmt == "JPEG":
-            ex = Image.Exif()
-            ex[0x0112] = 6  # orientation: EXIF is decoded and applied
-            kw = {"exif": ex.tobytes()}
-        b = _io.BytesIO()
-        img.save(b, format=fmt, **kw)
-        goods.append(b.getvalue())
-    out = []
-    for i in range(n):
-        data = bytearray(goods[i % len(goods)])
-        how = i // len(goods) % 3
-        if how == 0:
-            for _ in range(int(rng.integers(1, 8))):
-                pos = int(rng.integers(0, len(data)))
-                data[pos] ^= 1 << int(rng.integers(0, 8))
-        elif how == 1:
-            pos = int(rng.integers(0, len(data)))
-            data[pos:pos + 16] = rng.integers(0, 255, 16, dtype=np.uint8).tobytes()
-        else:
-            data = data[: int(rng.integers(1, len(data)))]
-        out.append(bytes(data))
-    return out
-
-
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # no file left open
 def test_broken_files_are_read_or_refused_with_one_clear_error(tmp_path):
     """Every broken file either decodes or raises UnveilError: no other exception (ValueError,
@@ -104,7 +71,9 @@ def test_broken_files_are_read_or_refused_with_one_clear_error(tmp_path):
     from unveil.io import read_image, read_image_info, read_mask
 
     refused = 0
-    for k, data in enumerate(_corpus()):
+    import hostile  # tests/hostile.py: broken files made at test time
+
+    for k, data in enumerate(hostile.broken_files(np.random.default_rng(0), 120).values()):
         p = tmp_path / f"f{k}.img"
         p.write_bytes(data)
         for read in (read_image, lambda x: read_image_info(x.read_bytes(), name="upload")[0], read_mask):
