@@ -332,22 +332,15 @@ class SameOrigin:
 
 
 def restore_options(faces: str = "all", threshold: float | None = None, dilate: int | None = None):
-    """The pipeline's options from a request's form fields (a bad value is a 422 in plain words)."""
+    """The pipeline's options from a request's form fields (a bad value is an UnveilError: 422)."""
     from unveil.pipeline import RestoreOptions
 
-    kw = {"faces": faces}
-    if threshold is not None:
-        kw["threshold"] = threshold
-    if dilate is not None:
-        kw["dilate"] = dilate
-    try:
-        return RestoreOptions(**kw)
-    except UnveilError as e:
-        raise HTTPException(422, str(e)) from None
+    given = {"threshold": threshold, "dilate": dilate}
+    return RestoreOptions(faces=faces, **{k: v for k, v in given.items() if v is not None})
 
 
-class TimeLimit(Exception):
-    """A job ran past the server's time limit (checked between the pipeline's steps)."""
+class TimeLimit(UnveilError):
+    """A job ran past the server's time limit (checked between the pipeline's steps): 422."""
 
 
 def deadline_hooks(limit: float):
@@ -426,10 +419,6 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
 
     @app.exception_handler(UnveilError)
     async def _unveil_error(request: Request, exc: UnveilError):
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(TimeLimit)
-    async def _time_limit(request: Request, exc: TimeLimit):
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
