@@ -9,9 +9,10 @@ BEFORE = {
     "ifacenet": {"psnr": 31.470817, "ssim": 0.932862, "psnr_hole": 24.920894},
     "in2": {"psnr": 29.756636, "ssim": 0.923795, "psnr_hole": 23.206713},
     # lgface's weights of that commit now ship as lgface-fidelity; lgface was fine-tuned for realism
-    # since (stages 3 and 4, 2026-12-02, unveil/weights/lgface.md) and is pinned at its new numbers
+    # since (stages 3 and 4, 2026-12-02, unveil/weights/lgface.md) and runs a 256 px detail refiner
+    # after its network (unveil/weights/lgface_refiner.md): it is pinned at its new numbers
     "lgface-fidelity": {"psnr": 29.832418, "ssim": 0.918028, "psnr_hole": 23.282495},
-    "lgface": {"psnr": 29.739354, "ssim": 0.916607, "psnr_hole": 23.189432},
+    "lgface": {"psnr": 29.56495, "ssim": 0.912787, "psnr_hole": 23.015028},
     "cutface": {"psnr": 25.650921, "ssim": 0.878344, "psnr_hole": 19.100998},
 }
 #: SOCLNET was retrained since (stage 3, 2026-12-02: ear loops, recoloured masks, the wide crop's

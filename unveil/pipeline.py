@@ -44,11 +44,12 @@ MAX_TONE_SHIFT = 24.0
 MIN_FACE = 24
 #: ``inpainter="auto"`` (the default): the inpainter for each kind of hole (:func:`occluder_kind`),
 #: chosen by measured realism and fidelity (docs/benchmarks.md). On face-mask holes (100 UTKFace
-#: test faces, 256 px) lgface (its realism fine-tune, stage 4) leads on LPIPS (0.133), identity
-#: distance (0.393), detail ratio (0.27 of the truth's), LPIPS-VGG on the hole's box (0.361), faces
-#: found by dlib (98 %) and FD on the hole's boxes (19.0), and on PSNR (24.35 dB) above its fidelity
-#: variant (``lgface-fidelity``: 24.29 dB, smoother) and far above ifacenet (detail 0.09, LPIPS-VGG
-#: 0.437). Other holes get the best-ranked model.
+#: test faces, 256 px) lgface (its realism fine-tune, stage 4, with its 256 px detail refiner) leads
+#: on LPIPS (0.124), identity distance (0.381), detail ratio (0.63 of the truth's), faces found by
+#: dlib (99 %) and FD on the hole's boxes (17.3); LPIPS-VGG on the hole's box 0.368 (0.361 without
+#: the refiner), PSNR 24.18 dB against its fidelity variant's 24.29 (``lgface-fidelity``, smoother,
+#: detail 0.14) and far above ifacenet (detail 0.09, LPIPS-VGG 0.437). Other holes get the
+#: best-ranked model.
 AUTO = "auto"
 BY_KIND = {"lower face": "lgface"}
 #: what fills the part of an occluder beyond the face crop (neck, jaw, ears, background behind a

@@ -4,7 +4,7 @@ from unveil.models.registry import (ModelInfo, available, best, build_network, i
                                     register, require, runs, shared)
 
 # Importing a model module registers it.
-from unveil.models import biharmonic, cutface, gender, ifacenet, in2, lgface, opencv, pullpush, soclnet  # noqa: F401,E402
+from unveil.models import biharmonic, cutface, gender, ifacenet, in2, lgface, opencv, pullpush, refiner, soclnet  # noqa: F401,E402
 
 
 

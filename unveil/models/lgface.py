@@ -170,6 +170,7 @@ class LGFaceInpainter(NeuralInpainter):
 
     network_name = "lgface"
     weight_name = "lgface"
+    refiner_weight = "lgface_refiner"
 
     def onnx_spec(self):
         """The network with its third input, the guide (two heatmaps and the gender code)."""
@@ -204,3 +205,4 @@ class LGFaceFidelityInpainter(LGFaceInpainter):
     plausible mouth."""
 
     weight_name = "lgface_fidelity"
+    refiner_weight = ""

@@ -37,6 +37,26 @@ def work_shape(h: int, w: int, work: int | None) -> tuple[int, int]:
     return max(16, round(h * s)), max(16, round(w * s))
 
 
+class SubNetwork:
+    """A second network of a loaded model (its refiner), as the ONNX backend sees a loaded model:
+    a name (keying its cached graph with the weights' hash), the module, its weight file, its
+    device and the example inputs the exporter checks it on (an image and a hole)."""
+
+    work_size = 128
+
+    def __init__(self, name: str, model: torch.nn.Module, weights: Path, device):
+        self.name, self.model, self.weights, self.device = name, model, weights, device
+
+    def onnx_spec(self):
+        from unveil.models.onnx_export import example_faces, example_hole
+
+        def example(n, h, w):
+            m = torch.from_numpy(np.stack([example_hole(h, w)] * n)[:, None].astype(np.float32))
+            return to_tensor(example_faces(n, h, w)), m
+
+        return self.model, ["y", "m"], example
+
+
 class NeuralInpainter(Inpainter):
     """A registered learned inpainter with weights: ``weights=`` a file, default the shipped one."""
 
@@ -48,13 +68,18 @@ class NeuralInpainter(Inpainter):
     backend: str = "torch"
     #: How the network's output is brought to the crop's size (IN2's decoder samples bilinearly).
     upsample_mode: str = "bicubic"
-    _ort = None
+    #: Shipped weights of a detail refiner (:mod:`unveil.models.refiner`) run at the crop's size
+    #: after the network's upsampled fill ("" : none).
+    refiner_weight: str = ""
+    refiner: torch.nn.Module | None = None
+    _ort = _refiner_ort = None
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu",
-                 work_size: int | None = None, backend: str = "auto"):
+                 work_size: int | None = None, backend: str = "auto", refine: bool = True):
         """``work_size``: shorter side the network works at (default: its training size; 0: the
         crop's own size). ``backend``: "torch", "onnx" (ONNX Runtime on the CPU) or "auto"
-        (ONNX Runtime where it was measured faster, see :mod:`unveil.models.onnx_runtime`)."""
+        (ONNX Runtime where it was measured faster, see :mod:`unveil.models.onnx_runtime`).
+        ``refine``: run the model's detail refiner after the upsampled fill, where it has one."""
         path = weights_path(weights, self.weight_name, self.name, self.network_name)
         self.device = torch.device(device)
         net = self.network_name
@@ -67,6 +92,17 @@ class NeuralInpainter(Inpainter):
 
         self._ort = attach_backend(self, backend)
         self.backend = "torch" if self._ort is None else "onnx"
+        self.refiner = None
+        if refine and self.refiner_weight:
+            from unveil.models.weights import shipped
+
+            rpath = shipped(self.refiner_weight)
+            if rpath.exists():
+                self.refiner, _ = load_weights(rpath, lambda c: build_network("refiner", c),
+                                               what=f"refiner of '{self.name}'", network="refiner")
+                self.refiner.to(self.device).eval()
+                self._refiner_ort = attach_backend(SubNetwork(f"{self.name}-refiner", self.refiner, rpath,
+                                                              self.device), backend)
 
     @classmethod
     def from_module(cls, model: torch.nn.Module, size: int | None, name: str | None = None):
@@ -133,7 +169,25 @@ class NeuralInpainter(Inpainter):
             y = self._forward(x * (1 - m), m, (h, w), torch.from_numpy(guide).to(self.device))
         if (wh, ww) != (h, w) and getattr(getattr(self.model, "cfg", None), "prefill", False):
             y = self._rebase(y, x * (1 - m), m, images, masks)
+        if (wh, ww) != (h, w) and self.refiner is not None:
+            y = self._refine(y, images, masks)
         return to_uint8(y)
+
+    def _refine(self, y: torch.Tensor, images: np.ndarray, masks: np.ndarray, margin: int = 24) -> torch.Tensor:
+        """The refiner's residual detail on the upsampled fill ``y``, computed on the box around
+        every hole of the batch (``margin`` px of context on each side) only."""
+        any_hole = masks.any(0)
+        rows, cols = np.flatnonzero(any_hole.any(1)), np.flatnonzero(any_hole.any(0))
+        h, w = any_hole.shape
+        y0, y1 = max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)
+        x0, x1 = max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)
+        xf = to_tensor(images[:, y0:y1, x0:x1]).to(self.device)
+        mf = torch.from_numpy(masks[:, None, y0:y1, x0:x1].astype(np.float32)).to(self.device)
+        win = y[:, :, y0:y1, x0:x1] * mf + xf * (1 - mf)
+        y = y.clone()
+        y[:, :, y0:y1, x0:x1] = (self.refiner(win, mf) if self._refiner_ort is None
+                                 else self._refiner_ort.run_torch(win, mf))
+        return y
 
     def _rebase(self, y: torch.Tensor, x: torch.Tensor, m: torch.Tensor, images: np.ndarray,
                 masks: np.ndarray) -> torch.Tensor:

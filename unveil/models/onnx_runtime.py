@@ -40,8 +40,9 @@ INSTALL_HINT = "pip install onnx onnxruntime (versions pinned in pyproject.toml)
 #:   soclnet-noattn  segment  torch 15.1 ms, ORT 7.1 ms (2.11x)
 #: The network alone at 256 px: ifacenet torch 275 ms, ORT 103 ms; soclnet 105 ms, ORT 32 ms.
 #:   lgface          inpaint  torch 77.2 ms, ORT 65.2 ms (1.18x, quiet machine; 440 vs 190 ms when busy)
+#:   lgface-refiner  the refiner after lgface, on a 170x256 hole box: torch 211 ms, ORT 27 ms (busy machine)
 #: in2 does not export (see the module docstring).
-ORT_FASTER = frozenset({"ifacenet", "soclnet", "soclnet-noattn", "lgface", "lgface-fidelity"})
+ORT_FASTER = frozenset({"ifacenet", "soclnet", "soclnet-noattn", "lgface", "lgface-fidelity", "lgface-refiner"})
 
 def runtime_available() -> bool:
     """Whether onnx and onnxruntime can be imported (without importing them)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from unveil.errors import UnveilError
@@ -39,6 +40,7 @@ class LossWeights:
     style: float = 0.0
     features: str = "vgg"  # perceptual/style net: vgg (VGG16 relu1_2..relu3_3) or alex (AlexNet, LPIPS-style)
     tv: float = 0.0
+    detail: float = 0.0  # local high-frequency energy in the hole matched to the truth's
     adversarial: float = 0.0  # > 0 turns the SN-PatchGAN discriminator on
     feature_matching: float = 0.0
     gan: str = "hinge"  # hinge or lsgan
@@ -62,6 +64,11 @@ class InpaintTrainConfig(TrainConfig):
     guide_occluded: float = 0.0
     val_faces: int = 48
     val_masks: str = "nvidia"
+    #: train a refiner (``network: refiner``) after this registered inpainter, whose shipped weights
+    #: make the coarse fill (frozen; at its own training size, upsampled to ``size``)
+    coarse: str | None = None
+    #: train on square windows of this side around the hole (0: the whole crop)
+    patch: int = 0
 
 
 class Losses(torch.nn.Module):
@@ -87,6 +94,8 @@ class Losses(torch.nn.Module):
                 parts["style"] = w.style * style
         if w.tv:
             parts["tv"] = w.tv * L.tv_loss(comp)
+        if w.detail:
+            parts["detail"] = w.detail * L.detail_energy_loss(comp, target, mask)
         if d_fake is not None:
             g = L.g_hinge_loss if w.gan == "hinge" else L.g_lsgan_loss
             parts["adv"] = w.adversarial * g(d_fake)
@@ -100,15 +109,40 @@ def validate(model: torch.nn.Module, cfg: InpaintTrainConfig, step: int, progres
     """PSNR/SSIM of ``model`` on UTKFace val faces, through the evaluation harness."""
     from unveil.eval.harness import MID_LABEL, EvalConfig, run_eval
 
-    from unveil.models.registry import runs
+    from unveil.models.registry import load, runs
 
-    inp = runs(cfg.network).factory.from_module(model, cfg.size, name=cfg.name)
+    if cfg.coarse:  # a refiner: measured as the coarse inpainter it refines
+        inp = load(cfg.coarse, backend="torch", refine=False)
+        inp.refiner, inp.name = model, cfg.name
+    else:
+        inp = runs(cfg.network).factory.from_module(model, cfg.size, name=cfg.name)
     ecfg = EvalConfig(model=cfg.name, faces="utkface", split="val", masks=cfg.val_masks, size=cfg.size,
                       limit=cfg.val_faces, lpips=False, identity=False, realism=False, grid=6, data=cfg.data,
                       out=str(Path(cfg.out) / "val" / f"step-{step}"))
     r = run_eval(ecfg, progress=progress, model=inp)
     s = r["summary"].get(MID_LABEL) or r["summary"]["all"]
-    return {"psnr": s["psnr"], "ssim": s["ssim"], "psnr_hole": s["psnr_hole"], "l1": s["l1"]}
+    out = {"psnr": s["psnr"], "ssim": s["ssim"], "psnr_hole": s["psnr_hole"], "l1": s["l1"]}
+    if "detail" in s:
+        out["detail"] = s["detail"]
+    return out
+
+
+def windows(side: int, *maps: torch.Tensor) -> list[torch.Tensor]:
+    """Square windows of ``side`` px cut from each sample of every map, centred on a random hole
+    pixel of the sample's mask (the second map), kept inside the image."""
+    m = maps[1]
+    h, w = m.shape[2:]
+    side = min(side, h, w)
+    cuts = []
+    for i in range(m.shape[0]):
+        ys, xs = torch.nonzero(m[i, 0] > 0.5, as_tuple=True)
+        k = int(torch.randint(0, len(ys), ())) if len(ys) else 0
+        cy, cx = (int(ys[k]), int(xs[k])) if len(ys) else (h // 2, w // 2)
+        y0 = min(max(cy - side // 2, 0), h - side)
+        x0 = min(max(cx - side // 2, 0), w - side)
+        cuts.append((y0, x0))
+    return [torch.stack([t[i, :, y0:y0 + side, x0:x0 + side] for i, (y0, x0) in enumerate(cuts)])
+            for t in maps]
 
 
 def init_from(net: torch.nn.Module, source: str) -> dict:
@@ -160,8 +194,16 @@ class InpaintTask(Task):
 
         cfg, dev = self.cfg, self.ctx.device
         net = build_network(cfg.network, cfg.model).to(dev).train()
+        self.coarse = None
+        if cfg.coarse:
+            from unveil.models.registry import load
+
+            inp = load(cfg.coarse, backend="torch", refine=False)
+            self.coarse = inp.model.to(dev).eval().requires_grad_(False)
+            self.coarse_size = inp.work_size or cfg.size
+        guided = getattr(self.coarse if self.coarse is not None else net, "guided", False)
         self.data = InpaintData(cfg.size, cfg.masks, "train", cfg.data, cfg.train_limit, self.ctx.progress,
-                                guided=bool(getattr(net, "guided", False)), guide_dropout=cfg.guide_dropout,
+                                guided=bool(guided), guide_dropout=cfg.guide_dropout,
                                 guide_occluded=cfg.guide_occluded)
         if cfg.init and not (cfg.resume and (Path(cfg.out) / "last.safetensors").exists()):
             init_from(net, cfg.init)
@@ -189,8 +231,15 @@ class InpaintTask(Task):
         x = x.to(dev).contiguous(memory_format=fmt)
         m = m.to(dev).contiguous(memory_format=fmt)
         guide = [g.to(dev).contiguous(memory_format=fmt) for g in guide]
-        with self.ctx.autocast():
-            pred = self.net(x * (1 - m), m, *guide).float()
+        if self.coarse is not None:  # a refiner: it gets the coarse fill, composited
+            y = self.coarse_fill(x, m, guide)
+            if cfg.patch:
+                x, m, y = windows(cfg.patch, x, m, y)
+            with self.ctx.autocast():
+                pred = self.net(y, m).float()
+        else:
+            with self.ctx.autocast():
+                pred = self.net(x * (1 - m), m, *guide).float()
         comp = pred * m + x * (1 - m)
         d_fake = d_feats = None
         disc = self.disc
@@ -215,6 +264,23 @@ class InpaintTask(Task):
         loss.backward()
         self.opt.step()
         return {"loss": float(loss.detach()), **parts}
+
+    @torch.no_grad()
+    def coarse_fill(self, x: torch.Tensor, m: torch.Tensor, guide: list[torch.Tensor]) -> torch.Tensor:
+        """The frozen coarse network's fill at its working size, upsampled and composited, as
+        :class:`unveil.models.neural.NeuralInpainter` makes it at inference."""
+        size = x.shape[2:]
+        s = self.coarse_size
+        if min(size) > s:
+            xs = F.interpolate(x, size=(s, s), mode="area")
+            ms = (F.interpolate(m, size=(s, s), mode="area") > 1e-3).float()
+            gs = [F.interpolate(g, size=(s, s), mode="area") for g in guide]
+        else:
+            xs, ms, gs = x, m, guide
+        y = self.coarse(xs * (1 - ms), ms, *gs).float()
+        if y.shape[2:] != size:
+            y = F.interpolate(y, size=size, mode="bicubic", align_corners=False).clamp(-1, 1)
+        return y * m + x * (1 - m)
 
     def validate(self, model: torch.nn.Module, step: int) -> dict:
         return validate(model, self.cfg, step)
