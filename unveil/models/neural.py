@@ -37,6 +37,15 @@ def work_shape(h: int, w: int, work: int | None) -> tuple[int, int]:
     return max(16, round(h * s)), max(16, round(w * s))
 
 
+def example_pair(n: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` example faces (N x 3 x H x W in [-1, 1]) and their hole (N x 1 x H x W), the inputs the
+    ONNX exporter checks an inpainting network on."""
+    from unveil.models.onnx_export import example_faces, example_hole
+
+    m = torch.from_numpy(np.stack([example_hole(h, w)] * n)[:, None].astype(np.float32))
+    return to_tensor(example_faces(n, h, w)), m
+
+
 class SubNetwork:
     """A second network of a loaded model (its refiner), as the ONNX backend sees a loaded model:
     a name (keying its cached graph with the weights' hash), the module, its weight file, its
@@ -48,13 +57,7 @@ class SubNetwork:
         self.name, self.model, self.weights, self.device = name, model, weights, device
 
     def onnx_spec(self):
-        from unveil.models.onnx_export import example_faces, example_hole
-
-        def example(n, h, w):
-            m = torch.from_numpy(np.stack([example_hole(h, w)] * n)[:, None].astype(np.float32))
-            return to_tensor(example_faces(n, h, w)), m
-
-        return self.model, ["y", "m"], example
+        return self.model, ["y", "m"], example_pair
 
 
 class NeuralInpainter(Inpainter):
@@ -117,11 +120,10 @@ class NeuralInpainter(Inpainter):
 
     def onnx_spec(self):
         """The network, its input names and ``example(n, h, w)`` inputs, for the ONNX exporter."""
-        from unveil.models.onnx_export import example_faces, example_hole
 
         def example(n, h, w):
-            m = torch.from_numpy(np.stack([example_hole(h, w)] * n)[:, None].astype(np.float32))
-            return to_tensor(example_faces(n, h, w)) * (1 - m), m
+            x, m = example_pair(n, h, w)
+            return x * (1 - m), m
 
         return self.model, ["x", "m"], example
 

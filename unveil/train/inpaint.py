@@ -105,14 +105,16 @@ class Losses(torch.nn.Module):
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def validate(model: torch.nn.Module, cfg: InpaintTrainConfig, step: int, progress: bool = False) -> dict:
-    """PSNR/SSIM of ``model`` on UTKFace val faces, through the evaluation harness."""
+def validate(model: torch.nn.Module, cfg: InpaintTrainConfig, step: int, progress: bool = False,
+             coarse=None) -> dict:
+    """PSNR/SSIM (and the detail ratio) of ``model`` on UTKFace val faces, through the evaluation
+    harness. A refiner is measured inside ``coarse``, the loaded inpainter it refines."""
     from unveil.eval.harness import MID_LABEL, EvalConfig, run_eval
 
-    from unveil.models.registry import load, runs
+    from unveil.models.registry import runs
 
-    if cfg.coarse:  # a refiner: measured as the coarse inpainter it refines
-        inp = load(cfg.coarse, backend="torch", refine=False)
+    if coarse is not None:
+        inp = coarse
         inp.refiner, inp.name = model, cfg.name
     else:
         inp = runs(cfg.network).factory.from_module(model, cfg.size, name=cfg.name)
@@ -194,14 +196,13 @@ class InpaintTask(Task):
 
         cfg, dev = self.cfg, self.ctx.device
         net = build_network(cfg.network, cfg.model).to(dev).train()
-        self.coarse = None
+        self.coarse = None  # a refiner's coarse inpainter (loaded once: training and validation)
         if cfg.coarse:
             from unveil.models.registry import load
 
-            inp = load(cfg.coarse, backend="torch", refine=False)
-            self.coarse = inp.model.to(dev).eval().requires_grad_(False)
-            self.coarse_size = inp.work_size or cfg.size
-        guided = getattr(self.coarse if self.coarse is not None else net, "guided", False)
+            self.coarse = load(cfg.coarse, device=str(dev), backend="torch", refine=False)
+            self.coarse.model.requires_grad_(False)
+        guided = getattr(self.coarse.model if self.coarse is not None else net, "guided", False)
         self.data = InpaintData(cfg.size, cfg.masks, "train", cfg.data, cfg.train_limit, self.ctx.progress,
                                 guided=bool(guided), guide_dropout=cfg.guide_dropout,
                                 guide_occluded=cfg.guide_occluded)
@@ -269,21 +270,19 @@ class InpaintTask(Task):
     def coarse_fill(self, x: torch.Tensor, m: torch.Tensor, guide: list[torch.Tensor]) -> torch.Tensor:
         """The frozen coarse network's fill at its working size, upsampled and composited, as
         :class:`unveil.models.neural.NeuralInpainter` makes it at inference."""
-        size = x.shape[2:]
-        s = self.coarse_size
+        size = tuple(x.shape[2:])
+        s = self.coarse.work_size or min(size)
         if min(size) > s:
             xs = F.interpolate(x, size=(s, s), mode="area")
             ms = (F.interpolate(m, size=(s, s), mode="area") > 1e-3).float()
             gs = [F.interpolate(g, size=(s, s), mode="area") for g in guide]
         else:
             xs, ms, gs = x, m, guide
-        y = self.coarse(xs * (1 - ms), ms, *gs).float()
-        if y.shape[2:] != size:
-            y = F.interpolate(y, size=size, mode="bicubic", align_corners=False).clamp(-1, 1)
+        y = self.coarse._forward(xs * (1 - ms), ms, size, *gs).float().clamp(-1, 1)
         return y * m + x * (1 - m)
 
     def validate(self, model: torch.nn.Module, step: int) -> dict:
-        return validate(model, self.cfg, step)
+        return validate(model, self.cfg, step, coarse=self.coarse)
 
     def val_line(self, val: dict) -> str:
         c = self.cfg
