@@ -189,6 +189,8 @@ class InpaintTask(Task):
     """Paired inpainting: a generator (and optionally an SN-PatchGAN) on faces with holes."""
 
     config_cls = InpaintTrainConfig
+    #: a refiner's coarse inpainter (``coarse:``), loaded once in :meth:`build`; None otherwise
+    coarse = None
 
     def build(self) -> None:
         from unveil.models.registry import build_network
@@ -196,7 +198,6 @@ class InpaintTask(Task):
 
         cfg, dev = self.cfg, self.ctx.device
         net = build_network(cfg.network, cfg.model).to(dev).train()
-        self.coarse = None  # a refiner's coarse inpainter (loaded once: training and validation)
         if cfg.coarse:
             from unveil.models.registry import load
 
