@@ -183,3 +183,18 @@ def test_colour_profile_is_kept(run_cli, tmp_path, astronaut):
 def test_detector_refuses_non_images(det):
     with pytest.raises(UnveilError):
         det.detect(np.zeros((10, 10), np.uint8))
+
+
+def test_crop_mesh_of_an_aligned_crop_matches_full_detection(det, astronaut):
+    """The fast path LGFace takes on its aligned crops: one mesh-graph run gives the mesh full
+    detection gives, in the crop's pixels, for square and non-square crops."""
+    crop = cv2.resize(astronaut[20:240, 130:350], (256, 256), interpolation=cv2.INTER_AREA)
+    ref = det.detect_one(crop).mesh
+    iod = np.linalg.norm(ref[468] - ref[473])
+    for img, shift in ((crop, 0), (crop[:, 16:240], 16)):
+        mesh = det.crop_mesh(img)
+        assert mesh is not None and mesh.shape == (478, 2)
+        assert np.linalg.norm(mesh + (shift, 0) - ref, axis=1).mean() < 0.1 * iod
+    assert det.crop_mesh(np.full((256, 256, 3), 128, np.uint8)) is None  # no face: None, not a guess
+    with pytest.raises(UnveilError, match="uint8 HxWx3"):
+        det.crop_mesh(np.zeros((10, 10), np.uint8))

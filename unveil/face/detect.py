@@ -200,6 +200,31 @@ class FaceDetector:
                                         np.array([[scale, 0, m[0, 2]], [0, scale, m[1, 2]]]))
         return pts @ inv[:, :2].T + inv[:, 2]
 
+    def crop_mesh(self, image: np.ndarray, pad: float = 0.3) -> np.ndarray | None:
+        """The mesh (478 x 2, pixels) of the face that fills an aligned crop, or None: the face
+        mesh graph's own detector on the crop with ``pad`` of its side of grey context around it,
+        in one graph run instead of :meth:`detect`'s three detector passes. Measured on 100
+        UTKFace test crops at 256 px wearing a synthetic face mask (their hole grey): 9.5 ms
+        against 24.5 ms, a mesh on 98 crops against 96, points 0.036 of the eye distance from
+        :meth:`detect`'s."""
+        if self._mesh is None:
+            raise UnveilError("this detector was built without the face mesh")
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise UnveilError(f"image must be uint8 HxWx3 RGB, got {image.dtype} {image.shape}")
+        h, w = image.shape[:2]
+        p = int(round(pad * max(h, w)))
+        big = cv2.copyMakeBorder(image, p + (max(h, w) - h) // 2, p + (max(h, w) - h + 1) // 2,
+                                 p + (max(h, w) - w) // 2, p + (max(h, w) - w + 1) // 2,
+                                 cv2.BORDER_CONSTANT, value=(128, 128, 128))
+        with quiet_native_stderr():
+            res = self._mesh.process(np.ascontiguousarray(big))
+        if not res.multi_face_landmarks:
+            return None
+        side = big.shape[0]
+        off = np.array([p + (max(h, w) - w) // 2, p + (max(h, w) - h) // 2], np.float64)
+        return np.array([(q.x * side, q.y * side) for q in res.multi_face_landmarks[0].landmark]) - off
+
     def detect(self, image: np.ndarray) -> list[Face]:
         """All faces, largest first. ``image``: uint8 HxWx3 RGB of any size."""
         image = np.asarray(image)
