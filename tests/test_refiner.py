@@ -12,10 +12,11 @@ from unveil.train.inpaint import windows
 from unveil.train.losses import detail_energy_loss
 
 
-def test_an_untrained_refiner_returns_its_input_and_only_ever_changes_the_hole():
-    net = build_network("refiner", {}).eval()
+@pytest.mark.parametrize("cfg", [{}, {"unshuffle": 2, "stem": 8, "width": 8}])
+def test_an_untrained_refiner_returns_its_input_and_only_ever_changes_the_hole(cfg):
+    net = build_network("refiner", cfg).eval()
     torch.manual_seed(0)
-    y = torch.rand(2, 3, 37, 53) * 2 - 1  # odd sizes: the half-resolution path comes back to them
+    y = torch.rand(2, 3, 37, 53) * 2 - 1  # odd sizes: the half-resolution (and unshuffled) paths come back
     m = torch.zeros(2, 1, 37, 53)
     m[:, :, 10:30, 5:40] = 1
     with torch.no_grad():

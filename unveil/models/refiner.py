@@ -39,6 +39,9 @@ class RefinerConfig:
     width: int = 32  # channels at half resolution
     blocks: int = 4
     dilations: tuple[int, ...] = (1, 2, 4, 1)
+    #: Space-to-depth factor: the network works at 1/unshuffle of the resolution on unshuffle^2
+    #: times the channels and returns full-resolution detail by depth-to-space (1: off).
+    unshuffle: int = 1
 
 
 @network("refiner", RefinerConfig, tuples=True)
@@ -50,18 +53,25 @@ class DetailRefiner(nn.Module):
         self.cfg = cfg
         if len(cfg.dilations) < cfg.blocks:
             raise ValueError(f"refiner: {cfg.blocks} blocks need as many dilations, got {cfg.dilations}")
-        self.stem = ConvAct(4, cfg.stem, 3)
+        f = self.f = max(1, int(cfg.unshuffle))
+        self.stem = ConvAct(4 * f * f, cfg.stem, 3)
         self.down = ConvAct(cfg.stem, cfg.width, 3, stride=2)
         self.body = nn.Sequential(*[ResBlock(cfg.width, d) for d in cfg.dilations[:cfg.blocks]])
         self.up = ConvAct(cfg.width, cfg.stem, 3)
         self.fuse = ConvAct(2 * cfg.stem, cfg.stem, 3)
-        self.out = nn.Conv2d(cfg.stem, 3, 3, 1, 1)
+        self.out = nn.Conv2d(cfg.stem, 3 * f * f, 3, 1, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
     def forward(self, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        s = self.stem(torch.cat([y, m], 1))
+        z, f = torch.cat([y, m], 1), self.f
+        if f > 1:  # pad to a multiple of f (replicated edges), unshuffle; cropped again below
+            h, w = z.shape[2:]
+            z = F.pixel_unshuffle(F.pad(z, (0, (-w) % f, 0, (-h) % f), mode="replicate"), f)
+        s = self.stem(z)
         d = self.body(self.down(s))
         u = F.interpolate(self.up(d), size=s.shape[2:], mode="nearest")
         r = self.out(self.fuse(torch.cat([u, s], 1)))
+        if f > 1:
+            r = F.pixel_shuffle(r, f)[:, :, :y.shape[2], :y.shape[3]]
         return (y + r * m).clamp(-1, 1)
