@@ -314,11 +314,11 @@ class Restorer:
         that had no occluder), with that hole itself included."""
         o = options or self.options
         alw = align_face(image, kps5, o.work_size, WIDE_TEMPLATE)
-        prob = self.segmenter.segment(alw.crop)
+        prob = self.segmenter.segment_fine(alw.crop)  # loops: a second look at twice the resolution
         if smooth is not None:
             prob = smooth(prob)
         # hysteresis: on the wide crop, weaker pixels count when connected to the occluder (thin
-        # loops and straps come out at 0.3-0.5 at the segmenter's 128 px)
+        # loops and straps come out at 0.3-0.5 even at the finer look)
         found = grow(drop_specks(prob >= WIDE_LOW * o.threshold, o.min_component), o.dilate)
         tight = aligned.mask_onto(hole, alw)
         both = (found & alw.valid) | tight

