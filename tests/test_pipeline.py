@@ -160,6 +160,21 @@ def test_the_default_inpainter_is_chosen_per_kind_of_hole(demo):
     assert res.faces[0].occluder == "eyes" and res.faces[0].model == "ifacenet"
 
 
+def test_a_face_mask_with_loops_gets_the_lower_face_inpainter(data_root):
+    """The kind of occluder is read from the face crop's own hole: what the wide crop adds on the
+    face (loops by the cheeks, the mask's sides) once made these LFW photos "other" (IFACENET)."""
+    from unveil.eval.coverage import _photos
+    from unveil.occlusion.synth import Synthesizer
+
+    photos = _photos("lfw", 3, 0, str(data_root))
+    for i in (0, 2):
+        s = Synthesizer(str(data_root), "test", photos[i].shape[0], loops=1.0,
+                        recolor=0.33).sample(photos[i], seed=(0, i), kind="facemask")
+        f = Restorer(inpainter="telea").restore(s.occluded).faces[0]
+        assert f.restored and f.occluder == "lower face", f.to_dict()
+        assert Restorer().inpainter_for(f.occluder).name == "lgface"
+
+
 def test_clean_face_is_left_alone(demo, restorer):
     photo, _, _ = demo
     res = restorer.restore(photo)
