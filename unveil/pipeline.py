@@ -45,9 +45,9 @@ MIN_FACE = 24
 #: ``inpainter="auto"`` (the default): the inpainter for each kind of hole (:func:`occluder_kind`),
 #: chosen by measured realism and fidelity (docs/benchmarks.md). On face-mask holes (100 UTKFace
 #: test faces, 256 px) lgface (its realism fine-tune, stage 4, with its 256 px detail refiner) leads
-#: on LPIPS (0.124), identity distance (0.381), detail ratio (0.63 of the truth's), faces found by
-#: dlib (99 %) and FD on the hole's boxes (17.3); LPIPS-VGG on the hole's box 0.368 (0.361 without
-#: the refiner), PSNR 24.18 dB against its fidelity variant's 24.29 (``lgface-fidelity``, smoother,
+#: on LPIPS (0.121), detail ratio (0.67 of the truth's), LPIPS-VGG on the hole's box (0.351, 0.361
+#: without the refiner) and FD on the hole's boxes (16.2); identity distance 0.392, dlib finds a face
+#: on 98 %; PSNR 24.21 dB against its fidelity variant's 24.29 (``lgface-fidelity``, smoother,
 #: detail 0.14) and far above ifacenet (detail 0.09, LPIPS-VGG 0.437). Other holes get the
 #: best-ranked model.
 AUTO = "auto"
