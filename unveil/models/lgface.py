@@ -104,18 +104,14 @@ class LGFaceNet(IFACENet):
 
 # -- landmarks ----------------------------------------------------------------------------------------
 def mesh_points(image: np.ndarray) -> np.ndarray | None:
-    """The 478-point mesh of the face of an aligned crop, in fractions of the crop, or None: the
-    mesh graph on the crop itself first (:meth:`FaceDetector.crop_mesh`, fast), then full
-    detection where it finds none."""
+    """The 478-point mesh of the face of an aligned crop, in fractions of the crop, or None
+    (:meth:`FaceDetector.crop_mesh`: the mesh graph on the crop with some context, its detectors
+    where that misses)."""
     from unveil.face import get_detector
 
-    det = get_detector()
-    mesh = det.crop_mesh(image)
+    mesh = get_detector().crop_mesh(image)
     if mesh is None:
-        faces = det.detect(image)
-        if not faces or faces[0].mesh is None:
-            return None
-        mesh = faces[0].mesh
+        return None
     h, w = image.shape[:2]
     return (mesh / (w, h)).astype(np.float32)
 
