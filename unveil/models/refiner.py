@@ -11,8 +11,11 @@ resolution, ``blocks`` dilated residual blocks there (the receptive field, about
 resolution, covers a mouth), a convolution and a nearest-neighbour resize back up (no transposed
 convolution: no checkerboard), the stem's features joined again (skip) in a full-resolution
 convolution, and a last convolution that starts at zero,
-so an untrained refiner returns its input. About 0.1 M parameters: cheap enough to add to every
-face (:class:`unveil.models.neural.NeuralInpainter` runs it on the hole's box only).
+so an untrained refiner returns its input. With ``unshuffle: 2`` (what ``lgface`` ships) all of
+it works on the input folded space-to-depth (2 x 2 pixels into channels, half the resolution) and
+the last convolution's channels are unfolded depth-to-space into the full-resolution residual:
+about 2.5x cheaper, for as much detail (0.67 against 0.63 of the truth's). About 0.1 M
+parameters: cheap enough to add to every (:class:`unveil.models.neural.NeuralInpainter` runs it on the hole's box only).
 
 Contract (not the inpainters' one: its input is already filled)::
 

@@ -308,7 +308,8 @@ class SOCLNetSegmenter(Segmenter):
         was measured faster, see :mod:`unveil.models.onnx_runtime`). ``flip``: the mean of the
         probabilities of each crop and of its mirror image (one batch of both). Measured on 300
         synthetic val crops and 200 clean val faces (256 px): IoU 0.9257 -> 0.9312, clean faces the
-        pipeline would touch 1.5 -> 1.0 %, occluded faces missed 0.7 -> 1.0 %; about 1.6x the time."""
+        pipeline would touch 1.5 -> 1.0 %, occluded faces missed 0.7 -> 1.0 %; about 1.8x the time
+        (4.9 -> 9.0 ms a 256 px crop on ONNX Runtime, `unveil bench --only backends`)."""
         self.flip = bool(flip)
         path = weights_path(weights, self.weight_name, self.name, "soclnet")
         self.device = torch.device(device)
