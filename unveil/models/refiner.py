@@ -15,7 +15,8 @@ so an untrained refiner returns its input. With ``unshuffle: 2`` (what ``lgface`
 it works on the input folded space-to-depth (2 x 2 pixels into channels, half the resolution) and
 the last convolution's channels are unfolded depth-to-space into the full-resolution residual:
 about 2.5x cheaper, for as much detail (0.67 against 0.63 of the truth's). About 0.1 M
-parameters: cheap enough to add to every (:class:`unveil.models.neural.NeuralInpainter` runs it on the hole's box only).
+parameters: cheap enough to add to every face (:class:`unveil.models.neural.NeuralInpainter` runs
+it on the hole's box only).
 
 Contract (not the inpainters' one: its input is already filled)::
 
