@@ -214,17 +214,18 @@ class FaceDetector:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise UnveilError(f"image must be uint8 HxWx3 RGB, got {image.dtype} {image.shape}")
         h, w = image.shape[:2]
-        p = int(round(pad * max(h, w)))
-        big = cv2.copyMakeBorder(image, p + (max(h, w) - h) // 2, p + (max(h, w) - h + 1) // 2,
-                                 p + (max(h, w) - w) // 2, p + (max(h, w) - w + 1) // 2,
-                                 cv2.BORDER_CONSTANT, value=(128, 128, 128))
-        big = np.ascontiguousarray(big)
-        off = np.array([p + (max(h, w) - w) // 2, p + (max(h, w) - h) // 2], np.float64)
+        side = max(h, w)  # padded to a square, the crop centred, ``pad`` of the side around it
+        p = int(round(pad * side))
+        top, left = p + (side - h) // 2, p + (side - w) // 2
+        big = np.ascontiguousarray(cv2.copyMakeBorder(image, top, 2 * p + side - h - top, left,
+                                                      2 * p + side - w - left, cv2.BORDER_CONSTANT,
+                                                      value=(128, 128, 128)))
+        off = np.array([left, top], np.float64)
         with quiet_native_stderr():
             res = self._mesh.process(big)
             if res.multi_face_landmarks:
-                side = big.shape[0]
-                return np.array([(q.x * side, q.y * side) for q in res.multi_face_landmarks[0].landmark]) - off
+                n = big.shape[0]
+                return np.array([(q.x * n, q.y * n) for q in res.multi_face_landmarks[0].landmark]) - off
             # the mesh graph's own detector missed (a face under many strokes): the detectors on the
             # same padded crop, then the mesh on the box they find
             for model in (self._short, self._full):
