@@ -1,5 +1,6 @@
 """The shipped SOCLNET weights, on real faces: synthetic occlusions of UTKFace test faces and real
 photos of people wearing masks. Also the trainer end to end (pool, steps, checkpoint, resume)."""
+import dataclasses
 import json
 
 import numpy as np
@@ -123,3 +124,37 @@ def test_the_finer_look_finds_thin_ear_loops_the_working_size_misses(data_root):
     assert missed["fine"] < 0.75 * missed["segment"], missed  # measured 0.16 against 0.28
     fp = np.array(clean_fine)  # (first look, finer look): share of the bare wide crop at >= 0.5
     assert np.median(fp[:, 1]) < 0.005 and fp[:, 1].max() < 0.05, fp  # clothing is wide: not kept
+
+
+def test_real_photos_give_undilated_pseudo_labels_and_join_the_training_pool(data_root, tmp_path, monkeypatch):
+    """The teacher pool (``RealPoolSpec(teacher=True)``) labels the same real masked photos as the
+    pipeline's hole, without its dilation (every label inside the dilated hole, and smaller), with a
+    sureness and a wide crop per photo; ``real=2`` adds the sure crops twice to the seg task's pool."""
+    if not (data_root / "real_masked").is_dir():
+        pytest.skip(f"real masked photos not found at {data_root / 'real_masked'}")
+    from unveil.train import fit
+    from unveil.train.realpool import RealPoolSpec, load_real_pool
+    from unveil.train.seg import SegTrainConfig
+
+    monkeypatch.chdir(tmp_path)  # the pools are cached in ./runs/cache
+    hole = load_real_pool(RealPoolSpec(64, limit=14, holdout=2), data_root, progress=False)
+    teach = load_real_pool(RealPoolSpec(64, limit=14, holdout=2, teacher=True), data_root, progress=False)
+    assert list(teach["train_names"]) == list(hole["train_names"]) and len(teach["train_names"]) >= 6
+    t, h = teach["train_masks"], hole["train_masks"]
+    assert not (t & ~h).any() and (t.sum((1, 2)) < h.sum((1, 2))).all()
+    assert teach["wide_images"].shape == teach["train_images"].shape
+    assert (teach["wide_masks"].sum((1, 2)) > 0).all() and (teach["train_unsure"] >= 0).all()
+    assert (teach["wide_grow"] >= 0.5).all()
+    cfg = SegTrainConfig(size=64, train_pool=16, val_pool=4, batch=4, steps=2, warmup=1, val_every=0,
+                         data=str(data_root), out=str(tmp_path / "run"), model={"width": 0.25},
+                         real=2, real_limit=14, real_holdout=2, real_unsure=10.0, real_wide_grow=100.0)
+    r = fit(cfg, progress=False)
+    from unveil.models.weights import read_metadata
+
+    meta = read_metadata(r["weights"])
+    n = len(teach["train_names"])
+    assert meta["real_pool"]["sure"] == n and meta["real_pool"]["wide"] == n
+    assert meta["train_pool"] == 16 + 2 * 2 * n, meta["train_pool"]
+    cfg = dataclasses.replace(cfg, out=str(tmp_path / "run2"), real_unsure=-1.0)
+    meta = read_metadata(fit(cfg, progress=False)["weights"])  # nothing is sure: no real crop added
+    assert meta["real_pool"]["sure"] == 0 and meta["train_pool"] == 16

@@ -345,6 +345,7 @@ def eval_coverage_cmd(
     n: int = typer.Option(100, "--n", help="Photos given a drawn face mask with ear loops."),
     clean: int = typer.Option(100, "--clean", help="Clean photos: how often a bare face is touched (0: none)."),
     far: int = typer.Option(25, "--far", help="Changed pixels farther than this (px) from the occluder count as far."),
+    seed: int = typer.Option(0, "--seed", help="Draw of photos and masks (0: the table's; 1: the harder second draw)."),
     real: bool = typer.Option(True, "--real/--no-real", help="Contact sheets of the held-out real masked photos."),
     wide: bool = typer.Option(True, "--wide/--no-wide", help="The pipeline's wide crop (see `remove --help`)."),
     weights: Optional[Path] = typer.Option(None, "--seg-weights", help="Segmenter weight file (default: shipped)."),
@@ -355,7 +356,8 @@ def eval_coverage_cmd(
     from unveil.eval.coverage import CoverageConfig, run_coverage
 
     r = run_coverage(CoverageConfig(model=model, segmenter=segmenter, faces=faces, n=n, clean=clean, far=far,
-                                    real=real, wide=wide, seg_weights=str(weights) if weights else None, data=str(data) if data else None, out=str(out) if out else None))
+                                    seed=seed, real=real, wide=wide, seg_weights=str(weights) if weights else None,
+                                    data=str(data) if data else None, out=str(out) if out else None))
     typer.echo(r["table"])
     typer.echo(f"wrote {r['out_dir']}/coverage.json, table.md, sheet.png" +
                (", real_before.png, real_after.png" if real else ""))

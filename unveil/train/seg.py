@@ -20,6 +20,10 @@ from unveil.train.engine import Task, batches, init_path, task
 from unveil.occlusion.segpool import PoolSpec, SegPool, build_pool, load_pool, merge_pools
 
 
+#: the kind name of the real photos' pseudo-labelled crops in a training pool
+REAL = "real"
+
+
 @dataclass
 class SegTrainConfig(TrainConfig):
     task: str = "seg"
@@ -37,6 +41,17 @@ class SegTrainConfig(TrainConfig):
     recolor: float = 0.0
     #: share of training samples zoomed out (the pipeline's wide crop, for chin, neck and ears)
     zoom_out: float = 0.0
+    #: pseudo-labels of the real masked photos (:mod:`unveil.train.realpool`, ``teacher``; the
+    #: held-out photos never): each sure face crop and its wide crop added ``real`` times (0: none)
+    real: int = 0
+    #: a real photo is sure when at most this share of its found mask is unsure (0.2 < p < 0.8)
+    real_unsure: float = 0.3
+    #: its wide crop is used when the wide hole is at most this many times the face crop's (more is
+    #: mostly dark clothing joined to a dark mask)
+    real_wide_grow: float = 1.7
+    #: the real photos used (the first N: a quick run) and how many of them are held out
+    real_limit: int | None = None
+    real_holdout: int = 100
 
 
 @torch.no_grad()
@@ -75,7 +90,11 @@ class SegTask(Task):
                 p = merge_pools(p, c)
             return p
 
-        self.train_ds = SegPool(pool("train", cfg.train_pool, cfg.clean_pool), augment=True, zoom_out=cfg.zoom_out)
+        train = pool("train", cfg.train_pool, cfg.clean_pool)
+        self.real_counts = None
+        if cfg.real:
+            train = merge_pools(train, self._real_pool(train["kind_names"]))
+        self.train_ds = SegPool(train, augment=True, zoom_out=cfg.zoom_out)
         val_clean = round(cfg.clean_pool * cfg.val_pool / max(cfg.train_pool, 1))
         self.val_ds = SegPool(pool("val", cfg.val_pool, val_clean))
         if cfg.init:  # fine-tune: the network (and its configuration) come from the initial weights
@@ -89,6 +108,23 @@ class SegTask(Task):
         self.net = self.ctx.wrap(self.model)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
                                      weight_decay=cfg.weight_decay)
+
+    def _real_pool(self, names) -> dict:
+        """The sure real photos' face and wide crops with their pseudo-labels, ``real`` times."""
+        from unveil.train.realpool import RealPoolSpec, load_real_pool
+
+        cfg = self.cfg
+        p = load_real_pool(RealPoolSpec(cfg.size, holdout=cfg.real_holdout, limit=cfg.real_limit, teacher=True),
+                           cfg.data, self.ctx.progress)
+        sure = p["train_unsure"] <= cfg.real_unsure
+        wide = sure & (p["wide_grow"] <= cfg.real_wide_grow)
+        images = np.concatenate([p["train_images"][sure], p["wide_images"][wide]])
+        masks = np.concatenate([p["train_masks"][sure], p["wide_masks"][wide]])
+        self.real_counts = dict(p["counts"], sure=int(sure.sum()), wide=int(wide.sum()))
+        kind_names = np.array(list(names) + [REAL])
+        reps = int(cfg.real)
+        return {"images": np.tile(images, (reps, 1, 1, 1)), "masks": np.tile(masks, (reps, 1, 1)),
+                "kinds": np.full(len(images) * reps, len(kind_names) - 1, np.int8), "kind_names": kind_names}
 
     def start(self, step: int) -> None:
         gen = torch.Generator().manual_seed(self.cfg.seed + step)
@@ -113,4 +149,7 @@ class SegTask(Task):
         return f"IoU {val['iou']:.4f} PA {val['pa']:.4f}"
 
     def meta(self) -> dict:
-        return {"train_pool": len(self.train_ds)}
+        out = {"train_pool": len(self.train_ds)}
+        if self.real_counts:
+            out["real_pool"] = self.real_counts
+        return out

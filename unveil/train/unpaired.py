@@ -34,12 +34,10 @@ engine's (:mod:`unveil.train.engine`).
 """
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -51,92 +49,12 @@ from unveil.train import losses as L
 from unveil.train.engine import batches, task
 from unveil.train.inpaint import InpaintTask, InpaintTrainConfig
 from unveil.train.inpaintdata import MaskMix, MaskSampler
-from unveil.occlusion.segpool import CACHE
 
-from unveil.data.faces import holdout_split, real_photos  # noqa: F401 (re-exported)
+from unveil.train.realpool import (RealPoolSpec, build_real_pool, holdout_split,  # noqa: F401 (re-exported)
+                                   load_real_pool, real_photos)
 
 
 # --- domain A: real masked photos, aligned, with their mask -----------------------------------
-
-@dataclass(frozen=True)
-class RealPoolSpec:
-    size: int = 128  # training crop side
-    crop: int = 256  # the pipeline's working size: held-out crops are kept at this size
-    holdout: int = 100  # photos kept aside for evaluation (drawn at random, seeded)
-    seed: int = 0
-    limit: int | None = None  # only the first N photos (a quick run)
-
-    def path(self, root: Path = CACHE) -> Path:
-        n = f"-n{self.limit}" if self.limit else ""
-        return Path(root) / f"real-masked-{self.size}-c{self.crop}-h{self.holdout}-s{self.seed}{n}.npz"
-
-
-def build_real_pool(spec: RealPoolSpec = RealPoolSpec(), data=None, progress: bool = True,
-                    root: Path = CACHE) -> Path:
-    """Align every real masked photo's largest face, find its mask with SOCLNET (the pipeline's
-    threshold, presence test and dilation at ``crop`` px) and cache: train crops at ``size`` px with
-    their holes, held-out crops at ``crop`` px with their holes, and counts of photos without a face
-    or without a found mask. Reused when the file exists."""
-    from unveil.io import read_image
-    from unveil.pipeline import Restorer, RestoreOptions
-
-    path = spec.path(root)
-    if path.exists():
-        return path
-    photos = real_photos(data)[:spec.limit]
-    held = holdout_split(len(photos), spec.holdout, spec.seed)
-    rest = Restorer(segmenter="soclnet", inpainter="telea",
-                    options=RestoreOptions(work_size=spec.crop, faces="largest"))
-    parts = {k: [] for k in ("train_images", "train_masks", "train_names", "hold_images", "hold_masks",
-                             "hold_names")}
-    counts = {"photos": len(photos), "no_face": 0, "no_mask": 0, "train": 0, "holdout": 0,
-              "holdout_photos": int(held.sum())}
-    for p, h in tqdm(list(zip(photos, held)), desc="aligning real masked photos", disable=not progress,
-                     file=sys.stderr):
-        try:
-            _, crops = rest.analyze(read_image(p), faces="largest")
-        except UnveilError:
-            crops = []
-        if not crops:
-            counts["no_face"] += 1
-            continue
-        c = crops[0]
-        if not c.hole.any():
-            counts["no_mask"] += 1
-            continue
-        name = f"{p.parent.name}/{p.name}"
-        if h:
-            parts["hold_images"].append(c.aligned.crop)
-            parts["hold_masks"].append(c.hole)
-            parts["hold_names"].append(name)
-            counts["holdout"] += 1
-        else:
-            s = spec.size
-            parts["train_images"].append(cv2.resize(c.aligned.crop, (s, s), interpolation=cv2.INTER_AREA))
-            # a training pixel is a hole if any part of it is (no mask fabric left visible)
-            parts["train_masks"].append(cv2.resize(c.hole.astype(np.float32), (s, s),
-                                                   interpolation=cv2.INTER_AREA) > 1e-3)
-            parts["train_names"].append(name)
-            counts["train"] += 1
-    if not parts["train_images"]:
-        raise UnveilError("no real masked photo gave an aligned face with a found mask")
-    arrays = {}
-    for k, v in parts.items():
-        arrays[k] = np.array(v) if k.endswith("names") else np.stack(v) if v else np.zeros((0,), np.uint8)
-    arrays["counts"] = np.array(json.dumps(counts))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
-    return path
-
-
-def load_real_pool(spec: RealPoolSpec = RealPoolSpec(), data=None, progress: bool = True) -> dict:
-    with np.load(build_real_pool(spec, data, progress)) as z:
-        pool = {k: z[k] for k in z.files}
-    pool["counts"] = json.loads(str(pool["counts"]))
-    return pool
-
 
 # --- config -----------------------------------------------------------------------------------
 
