@@ -89,7 +89,7 @@ def test_trainer_runs_checkpoints_and_resumes(data_root, tmp_path, monkeypatch):
 
 def test_the_finer_look_finds_thin_ear_loops_the_working_size_misses(data_root):
     """``segment_fine`` (what the pipeline runs on the wide crop) looks again at twice SOCLNET's
-    working size: on LFW photos wearing a synthetic face mask with its ear loops, it misses clearly
+    working size: on LFW photos wearing a synthetic face mask with its ear loops, it misses
     less of the loops, never less of anything, and finds almost nothing on the same crops without
     a mask (the white shirts it sees as masks at twice its scale are wide: its top-hat drops them)."""
     from unveil.data import face_records
@@ -121,7 +121,9 @@ def test_the_finer_look_finds_thin_ear_loops_the_working_size_misses(data_root):
         clean_fine.append((float((seg.segment(bare) >= 0.5).mean()), float((seg.segment_fine(bare) >= 0.5).mean())))
     missed = {k: 1 - v / total for k, v in found.items()}
     assert total > 1000
-    assert missed["fine"] < 0.75 * missed["segment"], missed  # measured 0.16 against 0.28
+    # stage 4: 0.16 against 0.28; stage 5 (real pseudo-labels, thin loops kept) finds more of the
+    # loops at its working size already: 0.18 against 0.21
+    assert missed["fine"] < 0.9 * missed["segment"] and missed["fine"] < 0.2, missed
     fp = np.array(clean_fine)  # (first look, finer look): share of the bare wide crop at >= 0.5
     assert np.median(fp[:, 1]) < 0.005 and fp[:, 1].max() < 0.05, fp  # clothing is wide: not kept
 
