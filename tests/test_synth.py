@@ -157,3 +157,34 @@ def test_ear_loops_and_recolouring_are_exact_and_leave_the_default_stream_alone(
         assert not np.array_equal(r.occluded, base.occluded)
     with pytest.raises(UnveilError, match="probabilities"):
         Synthesizer(data_root, loops=2)
+
+
+def test_fan_stretch_is_one_for_a_similar_warp_and_inf_when_folded():
+    from unveil.occlusion.synth import _fan_stretch
+
+    src = np.array([[0, 0], [50, -10], [100, 0], [10, 60], [50, 80], [90, 60]], float)
+    assert _fan_stretch(src, src * 2.5 + 7) == pytest.approx(1.0)
+    wide = src.copy()
+    wide[0, 0] -= 100  # the left cheek anchor pulled far out: the b-a-d sector stretches
+    # b-a-d: area 0.5*|(-150)(70) - (-40)(10)| = 5050 against 1550 unwarped; median of the others 1
+    assert _fan_stretch(src, wide) == pytest.approx(5050 / 1550, rel=1e-6)
+    folded = src.copy()
+    folded[3] = [60, -20]  # the left jaw anchor above the bridge: b-a-d turned inside out
+    assert _fan_stretch(src, folded) == float("inf")
+
+
+def test_a_gas_mask_is_never_thrown_off_the_face_as_a_wing(data_root):
+    """On an LFW photo where the fan warp threw a gas mask's filter far beside the head (the
+    second-draw coverage photo 83 of seed 0), the drawn mask now stays on the face."""
+    from unveil.eval.coverage import _photos
+
+    photo = _photos("lfw", 100, 0, data_root)[83]
+    s = Synthesizer(data_root, "test", photo.shape[0], loops=1.0, recolor=0.33).sample(photo, seed=(0, 83),
+                                                                                       kind="facemask")
+    from unveil.face import get_detector
+
+    box = get_detector().detect_one(photo).box
+    w = box[2] - box[0]
+    ys, xs = np.nonzero(s.mask & ~s.loops if s.loops is not None else s.mask)
+    assert xs.min() > box[0] - 0.25 * w and xs.max() < box[2] + 0.25 * w, (xs.min(), xs.max(), box)
+    assert ys.min() > box[1] - 0.1 * w, (ys.min(), box)

@@ -362,6 +362,27 @@ def _fan_warp(src: np.ndarray, src_pts: np.ndarray, dst_pts: np.ndarray, size: i
     return _unpremultiply(out[..., :3], al), al
 
 
+#: a gas mask's filters reach far beyond its anchors; when an outer sector of the fan warp is
+#: stretched more than this (its area ratio over the median sector's), the filter is thrown off the
+#: face as a long "wing": the anchors' jitter is drawn again, at most GAS_REDRAWS times, then
+#: another family of mask is drawn
+GAS_STRETCH = 2.0
+GAS_REDRAWS = 4
+
+
+def _fan_stretch(src_pts: np.ndarray, dst_pts: np.ndarray) -> float:
+    """How much more :func:`_fan_warp` stretches its outer sectors (b-a-d, b-f-c) than its median
+    sector (area ratios dst / src); inf when a sector is folded over."""
+    def area(p):
+        return 0.5 * ((p[1, 0] - p[0, 0]) * (p[2, 1] - p[0, 1]) - (p[2, 0] - p[0, 0]) * (p[1, 1] - p[0, 1]))
+
+    tris = [(1, 0, 3), (1, 3, 4), (1, 4, 5), (1, 5, 2)]
+    r = np.array([area(dst_pts[list(t)]) / (area(src_pts[list(t)]) or 1e-9) for t in tris])
+    if (r <= 0).any():
+        return float("inf")
+    return float(max(r[0], r[3]) / np.median(r))
+
+
 def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
@@ -551,13 +572,20 @@ class Synthesizer:
         ux, uy = pts.ux, pts.uy
         dst = np.array([pts.cheek_l, pts.bridge, pts.cheek_r, pts.jaw_l,
                         pts.chin + 0.04 * np.dot(pts.chin - pts.subnasal, uy) * uy, pts.jaw_r])
-        dst = dst + rng.normal(0, 0.012 * pts.face_width, dst.shape)
-        r_face = float(np.dot(dst[1] - dst[0], ux) / max(np.dot(dst[2] - dst[0], ux), 1e-6))
-        # the frontal template unless the face is clearly turned (nose near one cheek)
-        want = 0.5 if 0.33 <= r_face <= 0.67 else r_face
-        tpl = min((t for t in A.templates if t.family == fam), key=lambda t: abs(t.nose_ratio - want))
-        img, s = A.rgba(tpl.path)
-        src = tpl.anchors * s
+        anchors = dst
+        for k in range(2 + GAS_REDRAWS):
+            if k == 1 + GAS_REDRAWS:  # this face's shape throws every gas mask off it: another kind
+                others = [f for f in families if f != "gas"]
+                fam = others[int(rng.integers(len(others)))]
+            dst = anchors + rng.normal(0, 0.012 * pts.face_width, anchors.shape)
+            r_face = float(np.dot(dst[1] - dst[0], ux) / max(np.dot(dst[2] - dst[0], ux), 1e-6))
+            # the frontal template unless the face is clearly turned (nose near one cheek)
+            want = 0.5 if 0.33 <= r_face <= 0.67 else r_face
+            tpl = min((t for t in A.templates if t.family == fam), key=lambda t: abs(t.nose_ratio - want))
+            img, s = A.rgba(tpl.path)
+            src = tpl.anchors * s
+            if fam != "gas" or _fan_stretch(src, dst) <= GAS_STRETCH:
+                break
         # shrink the template to about its final size first (area filter, no aliasing)
         f = min(1.0, 1.3 * np.linalg.norm(dst[2] - dst[0]) / max(np.linalg.norm(src[2] - src[0]), 1e-6))
         if f < 1:
