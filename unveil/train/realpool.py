@@ -63,7 +63,8 @@ def _label(mask: np.ndarray, s: int) -> np.ndarray:
     and where a fifth of it is thin occluder (an ear loop two pixels wide at 256 px is not half of
     any 128 px pixel, and a label without it would teach the network that loops are background)."""
     mask = mask.astype(bool)
-    thin = mask & ~cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((THIN, THIN), np.uint8)).astype(bool)
+    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((THIN, THIN), np.uint8))
+    thin = mask & ~opened.astype(bool)
     return (_small(mask.astype(np.float32), s) >= 0.5) | (_small(thin.astype(np.float32), s) >= 0.2)
 
 
