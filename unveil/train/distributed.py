@@ -92,3 +92,16 @@ def sync_task(task) -> None:
     for opt in _optimizers(task):
         params = [p for g in opt.param_groups for p in g["params"] if p.requires_grad]
         opt.register_step_pre_hook(lambda _opt, _args, _kwargs, params=params: average_gradients(params))
+
+
+def leave(clean: bool = True) -> None:
+    """Leave the process group. ``clean`` (every rank got here): a barrier first, so no rank closes
+    its connections while another still reads its last message (gloo aborts the whole process on a
+    reset connection). After a failure, no barrier: the other ranks may never come to it."""
+    if not dist.is_initialized():
+        return
+    try:
+        if clean:
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()

@@ -27,15 +27,16 @@ def _free_port() -> int:
 @record
 def _rank_main(cfg, progress: bool) -> dict:
     """What each launched rank runs (module level: the launcher spawns fresh interpreters)."""
-    import torch.distributed as dist
-
     from unveil.train import fit
+    from unveil.train.distributed import leave
 
     try:
-        return fit(cfg, progress)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        result = fit(cfg, progress)
+    except BaseException:
+        leave(clean=False)
+        raise
+    leave()
+    return result
 
 
 def launch(cfg, nproc: int, progress: bool = True) -> dict:
