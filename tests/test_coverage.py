@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from unveil.eval.coverage import CoverageConfig, coverage_counts, run_coverage, summarize
+from unveil.io import read_image
 
 
 def test_coverage_counts_match_a_hand_count():
@@ -27,4 +28,8 @@ def test_eval_coverage_runs_on_real_photos(data_root, tmp_path):
     assert s["photos"] == 3 and s["pixels"]["body"] > 0 and s["pixels"]["loops"] > 0
     assert 0 <= s["body_left"] <= 1 and 0 <= s["loops_left"] <= 1 and s["clean"] == 2
     assert (tmp_path / "sheet.png").exists() and (tmp_path / "coverage.json").exists()
+    rows = r["photos"]  # one row per photo, adding up to the pooled counts; the worst ones shown
+    assert len(rows) == 3 and sum(x["pixels"]["body_left"] for x in rows) == s["pixels"]["body_left"]
+    assert all(x["family"] and (x["restored"] or x["missed_why"]) for x in rows)
+    assert read_image(tmp_path / "worst.png").shape == read_image(tmp_path / "sheet.png").shape  # 2 of 3
     assert "body left" in r["table"]

@@ -17,7 +17,9 @@ neck and ears are in view: the real-photo case); ``utkface`` the aligned UTKFace
 (the synthetic test set's framing, where the crop ends at the chin). Clean photos of the same
 source, without any occluder, measure how often a bare face is touched.
 
-``sheet.png`` shows masked input, output and what was left (red) for the first photos, and
+``sheet.png`` shows masked input, output and what was left (red) for the first photos,
+``worst.png`` the same for the photos with the most of the body left (``photos`` in the JSON: one
+row per photo, with why a missed one was missed), and
 ``real_before.png`` / ``real_after.png`` are contact sheets of the real masked photos kept aside
 (:data:`unveil.data.faces.REAL_HOLDOUT`) before and after. All of it is derived from the research
 data: it stays in the run folder, never in the repository.
@@ -93,6 +95,15 @@ def summarize(counts: list[dict]) -> dict:
             "far": share("far", "changed"), "pixels": tot}
 
 
+def _photo_row(i: int, meta: dict, c: dict, restored: bool, why: str) -> dict:
+    """One photo of the run: what was drawn, what was left, and why a missed one was missed."""
+    share = lambda a, b: round(c[a] / c[b], 4) if c[b] else None  # noqa: E731
+    return {"index": i, "template": meta.get("template"), "family": meta.get("family"),
+            "recolor": meta.get("recolor"), "texture": meta.get("texture"),
+            "body_left": share("body_left", "body"), "loops_left": share("loops_left", "loops"),
+            "restored": restored, "missed_why": why, "pixels": c}
+
+
 def _left_overlay(masked: np.ndarray, output: np.ndarray, occluder: np.ndarray) -> np.ndarray:
     left = occluder & ~(output != masked).any(-1)
     out = output.copy()
@@ -116,7 +127,7 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
                         options=RestoreOptions(wide=cfg.wide))
     photos = _photos(cfg.faces, cfg.n + cfg.clean, cfg.seed, cfg.data)
     occluded_photos, clean_photos = photos[:cfg.n], photos[cfg.n:]
-    counts, missed, sheet, seconds = [], 0, [], []
+    counts, missed, sheet, seconds, rows, views = [], 0, [], [], [], []
     synths: dict[int, Synthesizer] = {}  # one per photo size: its assets are read once
     for i, photo in enumerate(tqdm(occluded_photos, desc="coverage", unit="photo", disable=not progress)):
         side = photo.shape[0]
@@ -129,13 +140,19 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
         try:
             res = restorer.restore(s.occluded)
             output, restored = res.image, any(f.restored for f in res.faces)
-        except UnveilError:
-            output, restored = s.occluded, False
+            why = "" if restored else "; ".join(f.note for f in res.faces if f.note) or "no face found"
+        except UnveilError as e:
+            output, restored, why = s.occluded, False, str(e)
         seconds.append(time.perf_counter() - t)
         missed += not restored
-        counts.append(coverage_counts(s.occluded, output, s.mask, s.loops, cfg.far))
+        c = coverage_counts(s.occluded, output, s.mask, s.loops, cfg.far)
+        counts.append(c)
+        rows.append(_photo_row(i, s.meta, c, restored, why))
+        view = [s.occluded, output, _left_overlay(s.occluded, output, s.mask)]
         if len(sheet) < cfg.sheet:
-            sheet.append([s.occluded, output, _left_overlay(s.occluded, output, s.mask)])
+            sheet.append(view)
+        views.append((c["body_left"], i, view))
+        views = sorted(views, key=lambda v: (-v[0], v[1]))[:cfg.sheet]  # the worst so far
     if not counts:
         raise UnveilError("no photo could be given a face mask (no face found)")
     touched, touched_px = 0, []
@@ -154,10 +171,11 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
                    seconds_per_photo=float(np.mean(seconds)) if seconds else float("nan"))
     if sheet:
         write_image(out / "sheet.png", image_grid(sheet, ["masked", "output", "left (red)"]))
+        write_image(out / "worst.png", image_grid([v for _, _, v in views], ["masked", "output", "left (red)"]))
     real = real_sheets(restorer, out, cfg.data, progress) if cfg.real else {}
     table = coverage_table(cfg, summary, real)
     result = {"config": asdict(cfg), "command": command_line(), "summary": summary, "real": real,
-              "table": table, "out_dir": str(out)}
+              "photos": rows, "table": table, "out_dir": str(out)}
     write_json(out / "coverage.json", result)
     write_text(out / "table.md", table + "\n")
     return result
