@@ -198,3 +198,32 @@ def test_crop_mesh_of_an_aligned_crop_matches_full_detection(det, astronaut):
     assert det.crop_mesh(np.full((256, 256, 3), 128, np.uint8)) is None  # no face: None, not a guess
     with pytest.raises(UnveilError, match="uint8 HxWx3"):
         det.crop_mesh(np.zeros((10, 10), np.uint8))
+
+
+def test_mesh_agrees_counts_eye_distances():
+    from unveil.face.detect import KPS5_MESH_INDEX, MESH_AGREE, mesh_agrees
+
+    kp = np.array([[100.0, 100], [140, 100], [120, 125], [120, 145], [80, 110], [160, 110]])  # eye distance 40
+    mesh = np.zeros((478, 2))
+    mesh[list(KPS5_MESH_INDEX[:3])] = kp[:3] + (0, 0.9 * MESH_AGREE * 40)  # every point 0.9 x the limit off
+    assert mesh_agrees(mesh, kp)
+    mesh[list(KPS5_MESH_INDEX[:3])] = kp[:3] + (1.1 * MESH_AGREE * 40, 0)
+    assert not mesh_agrees(mesh, kp)
+
+
+def test_a_mesh_on_the_wrong_face_is_not_used(det, data_root):
+    """A woman in a grey KN95 with a man beside her (coverage photo 82 of the second draw): the
+    mesh graph locked onto the man's face and her crop showed his; a black N95 (photo 68) was read
+    as the face itself. Now their key points stay on their own faces."""
+    from unveil.eval.coverage import _photos
+    from unveil.occlusion.synth import Synthesizer
+
+    photos = _photos("lfw", 100, 1, data_root)
+    for i in (82, 68):
+        s = Synthesizer(data_root, "test", photos[i].shape[0], loops=1.0, recolor=0.33).sample(
+            photos[i], seed=(1, i), kind="facemask")
+        f = det.detect(s.occluded)[0]
+        eyes = f.kps5[:2]
+        assert ((eyes >= f.box[:2]) & (eyes <= f.box[2:])).all(), (i, eyes, f.box)
+        ys, _ = np.nonzero(s.mask & ~s.loops)
+        assert eyes[:, 1].max() < ys.min() + 0.1 * f.height, (i, eyes, ys.min())  # above the mask
