@@ -10,7 +10,8 @@ from PIL import Image
 import unveil
 from unveil.errors import UnveilError
 from unveil.face import TEMPLATE
-from unveil.pipeline import MAX_TONE_SHIFT, Restorer, RestoreOptions, as_rgb, match_border, occluder_kind, parse_faces
+from unveil.pipeline import (MAX_TONE_SHIFT, Restorer, RestoreOptions, as_rgb, complete_occluder, complete_region,
+                             match_border, occluder_kind, parse_faces)
 
 
 @pytest.fixture(scope="module")
@@ -290,6 +291,39 @@ def test_occluder_kind_from_where_the_hole_lies():
     assert occluder_kind(eyes) == "eyes"
     assert occluder_kind(hand) == "other"
     assert occluder_kind(np.zeros((n, n), bool)) == "none"
+
+
+def _striped_mask_face(n=256, seed=0):
+    """A skin-toned crop with a red-and-white striped 'mask' over the lower face (noise on both)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:n, :n] / n
+    img = np.clip(rng.normal((205, 160, 135), 6, (n, n, 3)), 0, 255)
+    mask = complete_region(n) & (yy > 0.45) & (np.abs(xx - 0.5) < 0.36)
+    stripes = ((xx * n) // 10 % 2 == 0)[..., None]
+    cloth = np.where(stripes, (200, 30, 40), (245, 245, 245)) + rng.normal(0, 6, (n, n, 3))
+    img = np.where(mask[..., None], cloth, img)
+    return np.clip(img, 0, 255).astype(np.uint8), mask
+
+
+def test_a_mask_found_in_part_is_completed_by_its_colours():
+    img, mask = _striped_mask_face()
+    n = img.shape[0]
+    found = mask & (np.mgrid[:n, :n][1] < n * 0.5)  # SOCLNET saw the left half only
+    prob = np.where(found, 0.9, 0.05).astype(np.float32)
+    done = complete_occluder(img, prob, found)
+    assert found.mean() < 0.6 * mask.mean()
+    assert (done & mask).sum() >= 0.95 * mask.sum()  # the right half too
+    assert (done & ~mask).sum() <= 0.02 * mask.sum()  # not the skin around it
+    assert not (done & ~complete_region(n) & ~found).any()  # nothing added outside the lower face
+    assert (done >= found).all()  # nothing found is taken away
+
+
+def test_the_colour_completion_leaves_other_holes_alone():
+    img, mask = _striped_mask_face()
+    n = img.shape[0]
+    yy, xx = np.mgrid[:n, :n] / n
+    eyes = (np.abs(yy - TEMPLATE[0, 1]) < 0.07) & (np.abs(xx - 0.5) < 0.32)  # glasses: above the region
+    assert (complete_occluder(img, np.where(eyes, 0.9, 0.0).astype(np.float32), eyes) == eyes).all()
 
 
 @pytest.fixture(scope="module")

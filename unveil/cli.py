@@ -77,6 +77,8 @@ def remove_cmd(
     threshold: float = typer.Option(0.5, "--threshold", help="Occluder probability threshold."),
     wide: bool = typer.Option(True, "--wide/--no-wide", help="Also look for the occluder on a wide crop "
                               "(chin, neck, ears) and fill what lies beyond the face crop."),
+    complete: bool = typer.Option(True, "--complete/--no-complete", help="Complete a lower-face occluder "
+                                  "found in part (a printed mask) by its colours (GrabCut)."),
     save_masks: bool = typer.Option(False, "--save-masks", help="Also write NAME.mask.png (filled pixels)."),
     report: bool = typer.Option(False, "--report", help="Also write NAME.json (per-face report)."),
     identity: bool = typer.Option(False, "--identity", help="Identity distance input vs output per face "
@@ -113,8 +115,8 @@ def remove_cmd(
     if clips:
         if mask is not None or engine != "local":
             raise UnveilError("clips take neither --mask nor --engine ray (yet)")
-        _remove_clips(clips, out_dir, model, segmenter, faces, dilate, threshold, wide, device, threads, overwrite,
-                      steady, single=len(photos) == 1)
+        _remove_clips(clips, out_dir, model, segmenter, faces, dilate, threshold, (wide, complete), device, threads,
+                      overwrite, steady, single=len(photos) == 1)
         photos = [p for p in photos if p not in clips]
         if not photos:
             return
@@ -131,7 +133,8 @@ def remove_cmd(
     check_format(suffix)
     from unveil.pipeline import AUTO, Restorer, RestoreOptions
 
-    opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=wide, identity=identity)
+    opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=wide, complete=complete,
+                          identity=identity)
     seg = None if mask is not None else segmenter
     if engine == "ray":
         from unveil import models
@@ -170,16 +173,18 @@ def _is_clip(p: str, folders: bool) -> bool:
     return Path(p).suffix.lower() in VIDEO_SUFFIXES or (folders and Path(p).is_dir())
 
 
-def _remove_clips(clips, out_dir: Path, model, segmenter, faces, dilate, threshold, wide, device, threads,
+def _remove_clips(clips, out_dir: Path, model, segmenter, faces, dilate, threshold, looks, device, threads,
                   overwrite, steady, single: bool) -> None:
-    """``unveil remove clip.mp4 -o out.mp4`` (or ``-o FOLDER``): each clip through the video path."""
+    """``unveil remove clip.mp4 -o out.mp4`` (or ``-o FOLDER``): each clip through the video path.
+    ``looks``: (wide, complete), the pipeline's wide crop and colour completion."""
     from unveil.pipeline import Restorer, RestoreOptions
     from unveil.video import remove_video
     from unveil.video.io import VIDEO_SUFFIXES
 
     set_threads(threads)
     restorer = Restorer(segmenter=segmenter, inpainter=model, device=device,
-                        options=RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=wide))
+                        options=RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=looks[0],
+                                               complete=looks[1]))
     to_file = out_dir.suffix.lower() in VIDEO_SUFFIXES
     if to_file and not single:
         raise UnveilError(f"-o {out_dir} names one clip, but several inputs were given: give a folder")
@@ -348,6 +353,8 @@ def eval_coverage_cmd(
     seed: int = typer.Option(0, "--seed", help="Draw of photos and masks (0: the table's; 1: the harder second draw)."),
     real: bool = typer.Option(True, "--real/--no-real", help="Contact sheets of the held-out real masked photos."),
     wide: bool = typer.Option(True, "--wide/--no-wide", help="The pipeline's wide crop (see `remove --help`)."),
+    complete: bool = typer.Option(True, "--complete/--no-complete", help="The colour completion of a mask "
+                                  "found in part (see `remove --help`)."),
     weights: Optional[Path] = typer.Option(None, "--seg-weights", help="Segmenter weight file (default: shipped)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval-coverage/...)."),
     data: Optional[Path] = DataOpt,
@@ -356,7 +363,8 @@ def eval_coverage_cmd(
     from unveil.eval.coverage import CoverageConfig, run_coverage
 
     r = run_coverage(CoverageConfig(model=model, segmenter=segmenter, faces=faces, n=n, clean=clean, far=far,
-                                    seed=seed, real=real, wide=wide, seg_weights=str(weights) if weights else None,
+                                    seed=seed, real=real, wide=wide, complete=complete,
+                                    seg_weights=str(weights) if weights else None,
                                     data=str(data) if data else None, out=str(out) if out else None))
     typer.echo(r["table"])
     typer.echo(f"wrote {r['out_dir']}/coverage.json, table.md, sheet.png" +

@@ -53,13 +53,14 @@ class CoverageConfig:
     far: int = 25  #: changed pixels farther than this (px) from the occluder count as "far"
     real: bool = True  #: contact sheets of the held-out real masked photos
     wide: bool = True  #: the pipeline's wide crop (RestoreOptions.wide)
+    complete: bool = True  #: the colour completion of a mask found in part (RestoreOptions.complete)
     seg_weights: str | None = None  #: a segmenter weight file (a training run's) instead of the shipped one
     sheet: int = 12
     data: str | None = None
     out: str | None = None
 
     def out_dir(self) -> Path:
-        tag = "" if self.wide else "-nowide"
+        tag = ("" if self.wide else "-nowide") + ("" if self.complete else "-nocomplete")
         return Path(self.out) if self.out else Path("runs") / "eval-coverage" / f"{self.model}-{self.faces}{tag}"
 
 
@@ -124,7 +125,7 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
 
     seg = models.load(cfg.segmenter, "segmenter", weights=cfg.seg_weights) if cfg.seg_weights else cfg.segmenter
     restorer = Restorer(segmenter=seg, inpainter=None if cfg.model == "auto" else cfg.model,
-                        options=RestoreOptions(wide=cfg.wide))
+                        options=RestoreOptions(wide=cfg.wide, complete=cfg.complete))
     photos = _photos(cfg.faces, cfg.n + cfg.clean, cfg.seed, cfg.data)
     occluded_photos, clean_photos = photos[:cfg.n], photos[cfg.n:]
     counts, missed, sheet, seconds, rows, views = [], 0, [], [], [], []
