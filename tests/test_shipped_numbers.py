@@ -20,11 +20,11 @@ BEFORE = {
 }
 #: SOCLNET was retrained since (stage 3, 2026-12-02: ear loops, recoloured masks, the wide crop's
 #: framing; stage 4 the same day: 3,000 more steps on a larger pool; unveil/weights/soclnet.md):
-#: stage 5 (2026-12-02: pseudo-labels of the real masked photos) is pinned: 0.0089212 / 0.0106780 at
-#: stage 4
-SOCLNET_AREA = 0.0077131
+#: stage 6 (2026-12-02: a second round of pseudo-labels of the real masked photos) is pinned:
+#: 0.0089212 / 0.0106780 at stage 4, 0.0077131 / 0.0097844 at stage 5
+SOCLNET_AREA = 0.0037337
 #: ... and with its test-time mirror (the default since 2026-12-02): the mean of both looks
-SOCLNET_AREA_FLIP = 0.0097844
+SOCLNET_AREA_FLIP = 0.0059901
 GENDER_P = [0.54448, 0.50157, 0.72528, 0.83348, 0.99364, 0.99617, 0.89369, 0.99359, 0.83889, 0.23017,
             0.48715, 0.96606, 0.97445, 0.26084, 0.52562, 0.04252]
 
