@@ -318,6 +318,23 @@ def test_a_mask_found_in_part_is_completed_by_its_colours():
     assert (done >= found).all()  # nothing found is taken away
 
 
+def test_the_colour_completion_gives_the_same_hole_every_time():
+    """GrabCut draws its colour models by k-means on OpenCV's global random state: whatever ran
+    before, the same crop gets the same hole."""
+    img, mask = _striped_mask_face(seed=3)
+    n = img.shape[0]
+    rng = np.random.default_rng(5)
+    img = np.clip(img + rng.normal(0, 18, img.shape), 0, 255).astype(np.uint8)  # a noisier print
+    found = mask & (np.mgrid[:n, :n][1] < n * 0.45)
+    prob = np.where(found, 0.9, 0.05).astype(np.float32)
+    holes = []
+    for k in range(6):
+        cv2.setRNGSeed(100 + k)
+        cv2.randu(np.zeros((64, 64), np.float32), 0, 1)  # OpenCV's random state moved on
+        holes.append(complete_occluder(img, prob, found))
+    assert all(np.array_equal(holes[0], h) for h in holes[1:])
+
+
 def test_the_colour_completion_leaves_other_holes_alone():
     img, mask = _striped_mask_face()
     n = img.shape[0]

@@ -553,6 +553,7 @@ def complete_occluder(crop: np.ndarray, prob: np.ndarray, hole: np.ndarray, iter
     if not h.any() or not (gc == cv2.GC_BGD).any():
         return hole
     try:
+        cv2.setRNGSeed(0)  # GrabCut seeds its colour models by k-means on OpenCV's global RNG
         cv2.grabCut(img, gc, None, np.zeros((1, 65)), np.zeros((1, 65)), iters, cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # a degenerate colour model: keep what was found
         return hole
