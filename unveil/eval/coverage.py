@@ -10,7 +10,11 @@ byte-identical to the masked input. Pooled over all photos:
 * ``loops left``: the share of the loop / strap pixels left;
 * ``far``: the share of changed pixels farther than ``far`` px from the occluder (work spilled
   onto the face or the background);
-* ``missed``: photos where no face was restored (no face found, or no occluder found on it).
+* ``missed``: photos where no face was restored (no face found, or no occluder found on it);
+* ``seam``: the mean gradient of the output on the line where the face crop's fill meets the fill
+  beyond it (the face crop's edge, in the changed pixels), over the mean gradient 3-8 px from that
+  line; about 1 when nothing shows there. The same ratio on the clean photo (``seam_truth``) says
+  what the picture itself has there.
 
 Faces: ``lfw`` uses whole LFW deep-funneled photos (250 px, the head with its shoulders, so chin,
 neck and ears are in view: the real-photo case); ``utkface`` the aligned UTKFace *test* crops
@@ -89,11 +93,48 @@ def coverage_counts(masked: np.ndarray, output: np.ndarray, occluder: np.ndarray
             "changed": int(changed.sum()), "far": int((changed & (dist > far)).sum())}
 
 
+SEAM_EDGE, SEAM_NEAR = 1.5, (3.0, 8.0)  #: px from the face crop's edge: on it, and its neighbourhood
+
+
+def seam_sums(output: np.ndarray, truth: np.ndarray, changed: np.ndarray, matrix: np.ndarray,
+              size: int, inset: int) -> dict:
+    """Gradient sums on and near the edge of a face crop's fully pasted square (``inset`` crop px in
+    from the crop's border, where the face inpainter's fill meets the fill beyond the crop), in the
+    changed pixels of a photo: for the output and for the clean photo at the same pixels."""
+    h, w = changed.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    u = matrix[0, 0] * xx + matrix[0, 1] * yy + matrix[0, 2]
+    v = matrix[1, 0] * xx + matrix[1, 1] * yy + matrix[1, 2]
+    lo, hi = inset, size - inset
+    inside = (u >= lo) & (u <= hi) & (v >= lo) & (v <= hi)
+    d_in = np.minimum.reduce([u - lo, hi - u, v - lo, hi - v])  # > 0 inside the square
+    d_out = np.hypot(np.maximum.reduce([lo - u, u - hi, 0 * u]), np.maximum.reduce([lo - v, v - hi, 0 * v]))
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    d = np.where(inside, d_in, d_out) / scale  # photo px from the square's edge
+    on, near = changed & (d <= SEAM_EDGE), changed & (d >= SEAM_NEAR[0]) & (d <= SEAM_NEAR[1])
+
+    def grad(img):
+        g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+
+    go, gt = grad(output), grad(truth)
+    return {"seam_on": float(go[on].sum()), "seam_near": float(go[near].sum()),
+            "truth_on": float(gt[on].sum()), "truth_near": float(gt[near].sum()),
+            "n_on": int(on.sum()), "n_near": int(near.sum())}
+
+
 def summarize(counts: list[dict]) -> dict:
     tot = {k: sum(c[k] for c in counts) for k in ("body", "body_left", "loops", "loops_left", "changed", "far")}
     share = lambda a, b: tot[a] / tot[b] if tot[b] else float("nan")  # noqa: E731
-    return {"photos": len(counts), "body_left": share("body_left", "body"), "loops_left": share("loops_left", "loops"),
-            "far": share("far", "changed"), "pixels": tot}
+    out = {"photos": len(counts), "body_left": share("body_left", "body"), "loops_left": share("loops_left", "loops"),
+           "far": share("far", "changed"), "pixels": tot}
+    seams = [c["seam"] for c in counts if c.get("seam")]
+    if seams:
+        t = {k: sum(x[k] for x in seams) for k in seams[0]}
+        ratio = lambda a, b: (t[a] / t["n_on"]) / (t[b] / t["n_near"]) if t["n_on"] and t[b] else float("nan")  # noqa: E731
+        out.update(seam=ratio("seam_on", "seam_near"), seam_truth=ratio("truth_on", "truth_near"),
+                   seam_pixels=t["n_on"])
+    return out
 
 
 def _photo_row(i: int, meta: dict, c: dict, restored: bool, why: str) -> dict:
@@ -114,7 +155,7 @@ def _left_overlay(masked: np.ndarray, output: np.ndarray, occluder: np.ndarray) 
 
 def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
     from unveil.occlusion.synth import Synthesizer
-    from unveil.pipeline import Restorer
+    from unveil.pipeline import SEAM, Restorer
 
     if cfg.faces not in SOURCES:
         raise UnveilError(f"--faces must be one of {', '.join(SOURCES)}, got '{cfg.faces}'")
@@ -138,15 +179,21 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
         except UnveilError:
             continue  # no face to draw on
         t = time.perf_counter()
+        crops = []
         try:
-            res = restorer.restore(s.occluded)
-            output, restored = res.image, any(f.restored for f in res.faces)
+            res = restorer.restore(s.occluded, keep_crops=True)
+            output, restored, crops = res.image, any(f.restored for f in res.faces), res.crops
             why = "" if restored else "; ".join(f.note for f in res.faces if f.note) or "no face found"
         except UnveilError as e:
             output, restored, why = s.occluded, False, str(e)
         seconds.append(time.perf_counter() - t)
         missed += not restored
         c = coverage_counts(s.occluded, output, s.mask, s.loops, cfg.far)
+        if crops:
+            changed = (output != s.occluded).any(-1)
+            parts = [seam_sums(output, s.clean, changed, fc.aligned.matrix, fc.aligned.size,
+                               max(1, round(SEAM * fc.aligned.size)) * 3) for fc in crops]
+            c["seam"] = {k: sum(q[k] for q in parts) for k in parts[0]}
         counts.append(c)
         rows.append(_photo_row(i, s.meta, c, restored, why))
         view = [s.occluded, output, _left_overlay(s.occluded, output, s.mask)]
@@ -228,9 +275,11 @@ def coverage_table(cfg: CoverageConfig, s: dict, real: dict) -> str:
     seg = cfg.segmenter + (f" ({Path(cfg.seg_weights).name})" if cfg.seg_weights else "")
     lines = [f"**eval-coverage** (inpainter {cfg.model}, segmenter {seg}, wide crop {'on' if cfg.wide else 'off'}) "
              f"on {s['photos']} {cfg.faces} photos with a drawn face mask and its loops",
-             "", "| body left | loops left | changed > %d px away | missed | clean touched | s/photo |" % cfg.far,
-             "|---|---|---|---|---|---|",
-             f"| {pct(s['body_left'])} | {pct(s['loops_left'])} | {pct(s['far'])} | {s['missed']} | "
+             "", "| body left | loops left | changed > %d px away | crop-edge seam (clean photo) | missed | "
+             "clean touched | s/photo |" % cfg.far,
+             "|---|---|---|---|---|---|---|",
+             f"| {pct(s['body_left'])} | {pct(s['loops_left'])} | {pct(s['far'])} | "
+             f"{s.get('seam', float('nan')):.2f} ({s.get('seam_truth', float('nan')):.2f}) | {s['missed']} | "
              f"{pct(s['clean_touched'])} of {s['clean']} | {s['seconds_per_photo']:.2f} |"]
     if real.get("photos"):
         lines += ["", f"Held-out real masked photos: {real['restored']} of {real['photos']} restored, "
