@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from unveil.eval.coverage import CoverageConfig, coverage_counts, run_coverage, seam_sums, summarize
+from unveil.face import AlignedFace
 from unveil.io import read_image
 
 
@@ -32,8 +33,8 @@ def test_a_step_at_the_face_crops_edge_reads_as_a_seam():
     stepped = np.clip(tex + np.where(inside, 0, 60)[..., None], 0, 255).astype(np.uint8)
     plain = np.clip(tex, 0, 255).astype(np.uint8)
     changed = np.ones((100, 100), bool)
-    eye = np.array([[1.0, 0, 0], [0, 1.0, 0]])
-    c = seam_sums(stepped, plain, changed, eye, 100, 10)
+    eye = AlignedFace(plain, np.array([[1.0, 0, 0], [0, 1.0, 0]]), changed)
+    c = seam_sums(stepped, plain, changed, eye, 10)
     s = summarize([{"body": 1, "body_left": 0, "loops": 0, "loops_left": 0, "changed": 1, "far": 0, "seam": c}])
     assert s["seam"] > 3 and 0.7 < s["seam_truth"] < 1.3, s
     assert c["n_on"] > 0 and c["n_near"] > 0

@@ -466,9 +466,9 @@ class Restorer:
         from unveil import models
 
         size = opts.work_size
-        r = max(1, round(SEAM * size))
+        k = full_weight_inset(size)
         full = np.zeros((size, size), bool)
-        full[3 * r:size - 3 * r, 3 * r:size - 3 * r] = True  # where the face crop's paste weight is 1
+        full[k:size - k, k:size - k] = True  # where the face crop's paste weight is 1
         rest = hole_w & ~al.mask_onto(full & al.valid, alw) & alw.valid
         if not rest.any():
             return
@@ -494,6 +494,12 @@ class Restorer:
         box = emb.fallback_box(before)
         d = emb.distance(emb.embed(before, box), emb.embed(after, box))
         return d, ""
+
+
+def full_weight_inset(size: int) -> int:
+    """Crop pixels from the border of a ``size`` px face crop to where its paste weight is 1 (three
+    times the feather, :data:`SEAM`): the line where the face crop's fill meets the fill beyond it."""
+    return 3 * max(1, round(SEAM * size))
 
 
 def occluder_mask(prob: np.ndarray, options: RestoreOptions | None = None) -> np.ndarray:

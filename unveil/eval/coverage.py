@@ -96,11 +96,12 @@ def coverage_counts(masked: np.ndarray, output: np.ndarray, occluder: np.ndarray
 SEAM_EDGE, SEAM_NEAR = 1.5, (3.0, 8.0)  #: px from the face crop's edge: on it, and its neighbourhood
 
 
-def seam_sums(output: np.ndarray, truth: np.ndarray, changed: np.ndarray, matrix: np.ndarray,
-              size: int, inset: int) -> dict:
+def seam_sums(output: np.ndarray, truth: np.ndarray, changed: np.ndarray, aligned, inset: int) -> dict:
     """Gradient sums on and near the edge of a face crop's fully pasted square (``inset`` crop px in
-    from the crop's border, where the face inpainter's fill meets the fill beyond the crop), in the
-    changed pixels of a photo: for the output and for the clean photo at the same pixels."""
+    from the border of ``aligned``, an :class:`~unveil.face.AlignedFace`, where the face inpainter's
+    fill meets the fill beyond the crop), in the changed pixels of a photo: for the output and for
+    the clean photo at the same pixels."""
+    matrix, size = aligned.matrix, aligned.size
     h, w = changed.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     u = matrix[0, 0] * xx + matrix[0, 1] * yy + matrix[0, 2]
@@ -109,8 +110,7 @@ def seam_sums(output: np.ndarray, truth: np.ndarray, changed: np.ndarray, matrix
     inside = (u >= lo) & (u <= hi) & (v >= lo) & (v <= hi)
     d_in = np.minimum.reduce([u - lo, hi - u, v - lo, hi - v])  # > 0 inside the square
     d_out = np.hypot(np.maximum.reduce([lo - u, u - hi, 0 * u]), np.maximum.reduce([lo - v, v - hi, 0 * v]))
-    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    d = np.where(inside, d_in, d_out) / scale  # photo px from the square's edge
+    d = np.where(inside, d_in, d_out) / aligned.scale  # photo px from the square's edge
     on, near = changed & (d <= SEAM_EDGE), changed & (d >= SEAM_NEAR[0]) & (d <= SEAM_NEAR[1])
 
     def grad(img):
@@ -155,7 +155,7 @@ def _left_overlay(masked: np.ndarray, output: np.ndarray, occluder: np.ndarray) 
 
 def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
     from unveil.occlusion.synth import Synthesizer
-    from unveil.pipeline import SEAM, Restorer
+    from unveil.pipeline import Restorer, full_weight_inset
 
     if cfg.faces not in SOURCES:
         raise UnveilError(f"--faces must be one of {', '.join(SOURCES)}, got '{cfg.faces}'")
@@ -191,8 +191,8 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
         c = coverage_counts(s.occluded, output, s.mask, s.loops, cfg.far)
         if crops:
             changed = (output != s.occluded).any(-1)
-            parts = [seam_sums(output, s.clean, changed, fc.aligned.matrix, fc.aligned.size,
-                               max(1, round(SEAM * fc.aligned.size)) * 3) for fc in crops]
+            parts = [seam_sums(output, s.clean, changed, fc.aligned, full_weight_inset(fc.aligned.size))
+                     for fc in crops]
             c["seam"] = {k: sum(q[k] for q in parts) for k in parts[0]}
         counts.append(c)
         rows.append(_photo_row(i, s.meta, c, restored, why))
