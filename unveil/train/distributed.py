@@ -95,9 +95,9 @@ def sync_task(task) -> None:
 
 
 def leave(clean: bool = True) -> None:
-    """Leave the process group. ``clean`` (every rank got here): a barrier first, so no rank closes
-    its connections while another still reads its last message (gloo aborts the whole process on a
-    reset connection). After a failure, no barrier: the other ranks may never come to it."""
+    """Leave the process group. ``clean`` (every rank got here): a barrier first, so every rank has
+    finished its last collective before any closes its connections. After a failure, no barrier:
+    the other ranks may never come to it."""
     if not dist.is_initialized():
         return
     try:
