@@ -149,3 +149,24 @@ def test_eval_harness_scores_non_square_crops(tmp_path, data_root):
     assert grid.shape[0] > grid.shape[1] * 1.2  # 4 rows of tall cells, 4 columns
     with pytest.raises(UnveilError, match="HxW"):
         run_eval(EvalConfig(model="telea", shape="tall", data=str(data_root)))
+
+
+def test_real_holes_come_from_the_real_pool_and_cover_more_than_the_procedural_shape(data_root):
+    """``real`` draws the holes the pipeline found on real masked photos (the pool's training part),
+    flipped and jittered; they reach higher and wider than the procedural face-mask shape."""
+    from unveil.train.realpool import RealPoolSpec, load_real_pool
+
+    real = MaskSampler(MaskMix({"real": 1.0}, real_limit=12), 64, data_root, progress=False)
+    pool = load_real_pool(RealPoolSpec(64, limit=12, holdout=2), data_root, progress=False)["train_masks"]
+    assert len(real.real) == len(pool) >= 6
+    rng = np.random.default_rng(1)
+    drawn = [real(rng) for _ in range(40)]
+    assert all(m.dtype == bool and m.shape == (64, 64) and m.any() for m in drawn)
+
+    def best_iou(m):
+        return max((m & q).sum() / max((m | q).sum(), 1) for p in pool for q in (p, p[:, ::-1]))
+
+    assert min(best_iou(m) for m in drawn) > 0.6
+    shape = MaskSampler(MaskMix({"facemask": 1.0}), 64)
+    assert np.mean([m.mean() for m in drawn]) > np.mean([shape(rng).mean() for _ in range(40)]) + 0.05
+
