@@ -629,13 +629,17 @@ def eval_real_cmd(
     sheet: int = typer.Option(24, "--sheet", help="Rows of the contact sheet."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most this many held-out photos."),
     out: Path = typer.Option(Path("runs/eval/real-masked"), "--out", "-o", help="Output folder."),
+    holes_out: Optional[Path] = typer.Option(
+        None, "--holes-out", help="Also write the held-out photos' found holes here as PNG masks, for "
+        "`unveil eval --masks DIR` (paired metrics with the holes real masks leave)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
     """Restore held-out real masked photos: contact sheet and how often a face is found again."""
     from unveil.train.unpaired import evaluate_real, real_table
 
     res = evaluate_real(model, tuple(c.strip() for c in compare.split(",") if c.strip()), str(out), sheet,
-                        str(data) if data else None, str(weights) if weights else None, limit=limit)
+                        str(data) if data else None, str(weights) if weights else None, limit=limit,
+                        holes_out=holes_out)
     typer.echo(real_table(res))
     typer.echo(f"wrote {res['out_dir']}/sheet.png, real.json")
 

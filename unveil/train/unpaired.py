@@ -309,11 +309,14 @@ def face_found(image: np.ndarray) -> dict:
 
 
 def evaluate_real(model="cutface", compare: tuple[str, ...] = ("telea", "ifacenet"), out="runs/eval/real-masked",
-                  sheet: int = 24, data=None, weights=None, progress: bool = True, limit: int | None = None) -> dict:
+                  sheet: int = 24, data=None, weights=None, progress: bool = True, limit: int | None = None,
+                  holes_out=None) -> dict:
     """Restore the held-out real masked photos (aligned 256 px crops, SOCLNET's dilated mask) with
     ``model`` and the ``compare`` models; write ``sheet.png`` (photo crop, found mask, each model's
     output; ``sheet`` rows) and ``real.json`` with, per model, the share of restored crops on which
-    the face mesh and dlib's HOG detector find a face, next to the share on the masked inputs."""
+    the face mesh and dlib's HOG detector find a face, next to the share on the masked inputs.
+    ``holes_out``: also write the held-out holes there as PNG masks (``000.png`` ...), for
+    ``unveil eval --masks DIR``: paired metrics on test faces with the holes real masks leave."""
     from unveil import models
     from unveil.viz import image_grid
     from unveil.io import write_image, write_json
@@ -324,6 +327,8 @@ def evaluate_real(model="cutface", compare: tuple[str, ...] = ("telea", "ifacene
         crops, holes, names = crops[:limit], holes[:limit], names[:limit]
     if not len(crops):
         raise UnveilError("no held-out real masked photo with a face and a found mask")
+    if holes_out:
+        write_holes(holes, holes_out)
     main = model if not isinstance(model, str) else models.load(
         model, **({"weights": weights} if weights else {}))
     name = getattr(main, "name", "model")
@@ -356,6 +361,16 @@ def evaluate_real(model="cutface", compare: tuple[str, ...] = ("telea", "ifacene
     write_json(out / "real.json", result)
     result["out_dir"] = str(out)
     return result
+
+
+def write_holes(holes, folder) -> Path:
+    """Write bool masks as ``000.png``, ``001.png``, ... (255 = hole) into ``folder``."""
+    from unveil.io import write_image
+
+    folder = Path(folder)
+    for i, m in enumerate(holes):
+        write_image(folder / f"{i:03d}.png", np.asarray(m, bool).astype(np.uint8) * 255)
+    return folder
 
 
 def real_table(result: dict) -> str:
