@@ -118,3 +118,29 @@ def test_lgface_runs_its_refiner_on_the_hole_only_and_the_fidelity_variant_has_n
     # a crop the network already works at (128 px): nothing to refine
     small = np.ascontiguousarray(face[::2, ::2])
     assert np.array_equal(plain.inpaint(small, hole[::2, ::2]), refined.inpaint(small, hole[::2, ::2]))
+
+
+def test_a_refiner_can_train_on_candidate_coarse_weights(tmp_path, data_root, monkeypatch):
+    """``coarse_weights`` loads the coarse inpainter from a run's file instead of its shipped one;
+    a missing file is one clear error."""
+    from safetensors.torch import load_file
+
+    from unveil.errors import UnveilError
+    from unveil.models.weights import shipped
+    from unveil.train.engine import TASKS, Context
+
+    monkeypatch.chdir(tmp_path)  # the landmark cache goes to runs/cache here
+    ctx = Context(torch.device("cpu"), progress=False)
+    bad = load_config("lgface-refiner", coarse_weights=str(tmp_path / "nope.safetensors"), train_limit=4,
+                      data=str(data_root))
+    with pytest.raises(UnveilError, match="coarse weights not found"):
+        TASKS["inpaint"](bad, ctx).build()
+    # lgface's architecture with the fidelity variant's file: the frozen coarse net holds its tensors
+    cfg = load_config("lgface-refiner", coarse_weights=str(shipped("lgface_fidelity")), train_limit=4,
+                      data=str(data_root))
+    task = TASKS["inpaint"](cfg, ctx)
+    task.build()
+    want, got = load_file(str(shipped("lgface_fidelity"))), task.coarse.model.state_dict()
+    mine = load_file(str(shipped("lgface")))
+    k = next(k for k in want if k in got and not torch.equal(want[k], mine[k]))
+    assert torch.allclose(got[k].float(), want[k].float())

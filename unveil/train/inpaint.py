@@ -67,6 +67,9 @@ class InpaintTrainConfig(TrainConfig):
     #: train a refiner (``network: refiner``) after this registered inpainter, whose shipped weights
     #: make the coarse fill (frozen; at its own training size, upsampled to ``size``)
     coarse: str | None = None
+    #: the coarse inpainter's weights instead of its shipped ones (a run's file, to train a refiner
+    #: for candidate weights before they ship)
+    coarse_weights: str | None = None
     #: train on square windows of this side around the hole (0: the whole crop)
     patch: int = 0
 
@@ -201,7 +204,12 @@ class InpaintTask(Task):
         if cfg.coarse:
             from unveil.models.registry import load
 
-            self.coarse = load(cfg.coarse, device=str(dev), backend="torch", refine=False)
+            extra = {}
+            if cfg.coarse_weights:
+                if not Path(cfg.coarse_weights).is_file():
+                    raise UnveilError(f"coarse weights not found: {cfg.coarse_weights}")
+                extra["weights"] = str(cfg.coarse_weights)
+            self.coarse = load(cfg.coarse, device=str(dev), backend="torch", refine=False, **extra)
             self.coarse.model.requires_grad_(False)
         guided = getattr(self.coarse.model if self.coarse is not None else net, "guided", False)
         self.data = InpaintData(cfg.size, cfg.masks, "train", cfg.data, cfg.train_limit, self.ctx.progress,
