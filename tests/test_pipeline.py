@@ -197,6 +197,24 @@ def test_user_mask_fills_exactly_the_mask_on_and_off_the_face(demo):
     assert res.faces[0].mask_source == "user"
 
 
+def test_a_user_mask_leaves_no_rim_of_the_occluder():
+    """A user's exact mask of a scarf: the photo is resampled into the face crop, so the scarf's
+    colour bleeds into the crop pixels just outside the mask, and a fill that reads them painted
+    a red rim back inside (45 % of the scarf stayed red with Telea); past the face crop's fading
+    edge the scarf was half blended. The crop's hole now takes every pixel the mask reaches, and
+    what the crop does not replace in full is filled from the wide crop or in place."""
+    from unveil.occlusion import demo_photo
+    from unveil.occlusion.draw import draw_scarf
+
+    photo, _, _, kps5 = demo_photo()
+    img, scarf = draw_scarf(photo, kps5)
+    res = Restorer(segmenter=None, inpainter="telea").restore(img, mask=scarf)
+    out = res.image.astype(int)
+    redness = out[..., 0] - (out[..., 1] + out[..., 2]) / 2  # the scarf: 100-140; skin: 30-60
+    assert ((redness > 70) & scarf).sum() / scarf.sum() < 0.01
+    assert np.array_equal(res.image[~scarf], img[~scarf]) and np.array_equal(res.mask, scarf)
+
+
 def test_high_resolution_photo_runs_on_crops_only():
     from unveil.eval.bench import pipeline_photos
 

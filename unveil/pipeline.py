@@ -31,7 +31,7 @@ import numpy as np
 
 from unveil.errors import UnveilError
 from unveil.face import (TEMPLATE, WIDE_TEMPLATE, AlignedFace, Face, align_face, get_detector, image_window,
-                         mask_to_window, paste_window)
+                         mask_to_window, paste_window, replaced_in_full)
 
 #: Width of the outward blend at the hole's edge, as a share of the crop side (3 px at 256): the
 #: hole itself is replaced in full, :func:`match_border` has already made the fill meet the photo.
@@ -383,7 +383,11 @@ class Restorer:
         if not found and user is None:
             raise UnveilError("no face found in the photo (give a mask to fill a region anyway)")
         out = image.copy()
-        filled = np.zeros(image.shape[:2], bool)
+        filled = np.zeros(image.shape[:2], bool)  # every changed pixel (reported)
+        # the pixels that must be replaced (the holes in the photo) and those replaced in full:
+        # what a crop's fading edge or the photo's border left half blended is filled in place
+        need = np.zeros(image.shape[:2], bool)
+        full = np.zeros(image.shape[:2], bool)
         reports, crops = [], []
         selected = self.select(found, opts.faces if faces is None else faces)
         chosen = {i for i, _ in selected}
@@ -416,9 +420,15 @@ class Restorer:
                     hole |= wide[0].mask_onto(wide[1], al)  # what the wide crop found on the face too
             else:
                 prob = None
-                hole = cv2.warpAffine(user[y0:y1, x0:x1].astype(np.uint8), _shift(al.matrix, x0, y0),
-                                      (opts.work_size, opts.work_size), flags=cv2.INTER_NEAREST) > 0
+                hole = user_hole(user, al, win, opts.work_size)
                 own = None
+                if opts.wide:
+                    # the user's mask past the face crop's fading edge (below the chin, by the
+                    # ears) is filled from the wide crop, as an automatic hole is
+                    alw = align_face(image, f.kps5, opts.work_size, WIDE_TEMPLATE)
+                    wwin = image_window(image.shape, alw)
+                    if wwin is not None:
+                        wide = (alw, user_hole(user, alw, wwin, opts.work_size) & alw.valid)
             hole &= al.valid
             rep.area = float(hole.mean())
             rep.occluder = hooks.kind(i, occluder_kind(hole if own is None else own))
@@ -433,15 +443,27 @@ class Restorer:
             # every hole pixel is replaced; the blend feathers outward over SEAM of the crop
             pasted = paste_window(out, restored, al, win, region=hole, feather=SEAM)
             hole_img = mask_to_window(hole, al, win)
-            if user is not None:
-                hole_img &= user[y0:y1, x0:x1]
             region = out[y0:y1, x0:x1]
-            # a user's mask is exact (nothing outside it changes); an automatic hole takes the band
-            changed = hole_img if user is not None else np.any(pasted != region, axis=2) | hole_img
+            if user is not None:
+                # a user's mask is exact (nothing outside it changes); what the crop does not
+                # replace in full (its fading edge, beyond it) is filled from the wide crop or in
+                # place, never left half occluded
+                hole_img &= user[y0:y1, x0:x1]
+                changed = hole_img
+            else:  # an automatic hole takes the band
+                changed = np.any(pasted != region, axis=2) | hole_img
             region[changed] = pasted[changed]
             filled[y0:y1, x0:x1] |= changed
-            if wide is not None:
-                self._fill_beyond(out, filled, f.kps5, al, *wide, opts)
+            need[y0:y1, x0:x1] |= hole_img
+            full[y0:y1, x0:x1] |= hole_img & replaced_in_full(al, win, hole, SEAM)
+            if wide is not None and wide[1].any():
+                self._fill_beyond(out, filled, need, full, f.kps5, al, *wide, opts, user=user)
+            if user is None:
+                left = need & ~full
+                if left.any():  # e.g. an occluder at the photo's border, where the blend fades
+                    out = fill_locally(out, left)
+                    filled |= left
+                    full |= left
             rep.restored = True
             if opts.identity:
                 rep.identity_distance, why = self._identity(al.crop, restored, rep.area, opts)
@@ -451,38 +473,45 @@ class Restorer:
             rep.seconds = time.perf_counter() - t
         if user is not None:
             # what the faces' crops did not fully cover is filled in place (Telea, local window)
-            rest = user & ~filled
+            rest = user & ~full
             if rest.any():
                 out = fill_locally(out, rest)
                 filled |= rest
         return Restoration(out, filled, reports, self.model_name,
                            self.segmenter_name if user is None else None, time.perf_counter() - t0, crops)
 
-    def _fill_beyond(self, out: np.ndarray, filled: np.ndarray, kps5: np.ndarray, al: AlignedFace,
-                     alw: AlignedFace, hole_w: np.ndarray, opts: RestoreOptions) -> None:
+    def _fill_beyond(self, out: np.ndarray, filled: np.ndarray, need: np.ndarray, full: np.ndarray,
+                     kps5: np.ndarray, al: AlignedFace, alw: AlignedFace, hole_w: np.ndarray,
+                     opts: RestoreOptions, user: np.ndarray | None = None) -> None:
         """Fill, in place in ``out``, the part of the wide hole the face crop did not replace in
         full (below the chin, the ears, the crop's fading edge), from the wide crop of the photo
-        as restored so far; the changed pixels are added to ``filled`` (window only)."""
+        as restored so far; the changed pixels are added to ``filled``, the hole's to ``need``,
+        those replaced in full to ``full`` (window only). With a ``user`` mask (bool, the photo's
+        size) no pixel outside it changes."""
         from unveil import models
 
         size = opts.work_size
-        k = full_weight_inset(size)
-        full = np.zeros((size, size), bool)
-        full[k:size - k, k:size - k] = True  # where the face crop's paste weight is 1
-        rest = hole_w & ~al.mask_onto(full & al.valid, alw) & alw.valid
+        rest = hole_w & ~al.mask_onto(full_weight_mask(size) & al.valid, alw) & alw.valid
         if not rest.any():
             return
         alw2 = align_face(out, kps5, size, WIDE_TEMPLATE)  # the photo as restored so far
         win = image_window(out.shape, alw2)
         if win is None:
             return
-        fill = models.shared(BEYOND, "inpainter", self.device).inpaint(alw2.crop, rest)
+        # what lies outside the photo is unknown too (the crop's replicated border is no content)
+        fill = models.shared(BEYOND, "inpainter", self.device).inpaint(alw2.crop, rest | ~alw2.valid)
         x0, y0, x1, y1 = win
         pasted = paste_window(out, fill, alw2, win, region=rest, feather=SEAM)
         region = out[y0:y1, x0:x1]
-        changed = np.any(pasted != region, axis=2) | mask_to_window(rest, alw2, win)
+        rest_img = mask_to_window(rest, alw2, win)
+        changed = np.any(pasted != region, axis=2) | rest_img
+        if user is not None:
+            changed &= user[y0:y1, x0:x1]
+            rest_img &= user[y0:y1, x0:x1]
         region[changed] = pasted[changed]
         filled[y0:y1, x0:x1] |= changed
+        need[y0:y1, x0:x1] |= rest_img
+        full[y0:y1, x0:x1] |= rest_img & replaced_in_full(alw2, win, rest, SEAM)
 
     def _identity(self, before: np.ndarray, after: np.ndarray, area: float,
                   opts: RestoreOptions) -> tuple[float | None, str]:
@@ -500,6 +529,15 @@ def full_weight_inset(size: int) -> int:
     """Crop pixels from the border of a ``size`` px face crop to where its paste weight is 1 (three
     times the feather, :data:`SEAM`): the line where the face crop's fill meets the fill beyond it."""
     return 3 * max(1, round(SEAM * size))
+
+
+def full_weight_mask(size: int) -> np.ndarray:
+    """bool ``size`` x ``size``: the face crop's pixels whose paste weight is 1 (inside
+    :func:`full_weight_inset`), the ones its fill replaces in full."""
+    k = full_weight_inset(size)
+    full = np.zeros((size, size), bool)
+    full[k:size - k, k:size - k] = True
+    return full
 
 
 def occluder_mask(prob: np.ndarray, options: RestoreOptions | None = None) -> np.ndarray:
@@ -622,6 +660,16 @@ def match_border(restored: np.ndarray, original: np.ndarray, hole: np.ndarray) -
     out = restored.astype(np.float32)
     out[h] += spread[h]
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def user_hole(user: np.ndarray, al: AlignedFace, window: tuple[int, int, int, int], size: int) -> np.ndarray:
+    """A user's bool photo mask in an aligned crop: every crop pixel the mask's pixels reach when
+    the photo is resampled into the crop (bilinear), so no occluder pixel the user marked bleeds
+    into the crop's known pixels (a rim of it would tint the fill's edge: a seam)."""
+    x0, y0, x1, y1 = window
+    soft = cv2.warpAffine(user[y0:y1, x0:x1].astype(np.float32), _shift(al.matrix, x0, y0), (size, size),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return soft > 1e-3
 
 
 def _shift(m: np.ndarray, x0: int, y0: int) -> np.ndarray:

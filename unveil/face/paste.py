@@ -79,6 +79,14 @@ def paste_window(image: np.ndarray, crop: np.ndarray, aligned: AlignedFace, wind
     return out
 
 
+def replaced_in_full(aligned: AlignedFace, window: tuple[int, int, int, int], region: np.ndarray | None = None,
+                     feather: float = FEATHER) -> np.ndarray:
+    """bool mask of the photo's ``window``: the pixels :func:`paste_window` (same ``region`` and
+    ``feather``) replaces in full with the crop's, not blended with what was there."""
+    weight = blend_weight(aligned.size, region, feather, aligned.valid)
+    return warp_to_window(weight, aligned, window) >= 1 - 1 / 512
+
+
 def paste_back(image: np.ndarray, crop: np.ndarray, aligned: AlignedFace,
                region: np.ndarray | None = None, feather: float = FEATHER) -> np.ndarray:
     """A copy of ``image`` with ``crop`` (same size as ``aligned.crop``) blended back in place.
