@@ -64,6 +64,31 @@ def test_eval_verify_on_a_few_pairs(run_cli, data_root, tmp_path):
     for c in ("original", "masked", "restored"):
         assert 0 <= res["conditions"][c]["accuracy"] <= 1
     assert res["conditions"]["original"]["accuracy"] >= 0.75
+    assert res["config"]["frame"] == "photo" and res["restored_by_model"] > 0.5
+    code, _, err = run_cli("eval-verify", "--frame", "tilted", "--data", data_root, "--out", tmp_path)
+    assert code == 2 and "--frame must be one of photo, crop" in err
+
+
+def test_the_verification_hole_sits_on_the_aligned_face(astronaut_face):
+    """`eval-verify --frame photo` draws the mask shape in the face's aligned crop and warps it onto
+    the photo: on a face shifted and tilted in its photo the hole still covers the mouth, not the eyes."""
+    import cv2
+
+    from unveil.eval.verify import photo_hole
+    from unveil.face import get_detector
+    from unveil.masks import mask_source
+
+    h, w = astronaut_face.shape[:2]
+    tilt = cv2.getRotationMatrix2D((w / 2, h / 2), 20, 0.8)
+    tilt[:, 2] += (30, -20)
+    photo = cv2.warpAffine(astronaut_face, tilt, (w, h), borderMode=cv2.BORDER_REFLECT)
+    mask, _ = mask_source("facemask", None, 0)(0, 256)
+    det = get_detector()
+    hole = photo_hole(photo, mask, det)
+    kp = det.detect(photo)[0].kps5.round().astype(int)
+    assert all(hole[y, x] for x, y in kp[3:5])  # mouth corners covered
+    assert not any(hole[y, x] for x, y in kp[:2])  # eyes free
+    assert not np.array_equal(hole, mask)  # not the crop's mask pasted at a fixed place
 
 
 def test_inpaint_command_and_its_errors(run_cli, tmp_path, astronaut_face):

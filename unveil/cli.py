@@ -379,6 +379,9 @@ def eval_verify_cmd(
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="Pairs file (default faces/lfw/pairs.txt)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Pairs per fold (half matched, half not)."),
     threshold: float = typer.Option(0.6, "--threshold", help="Same person when distance < this."),
+    frame: str = typer.Option("photo", "--frame", help="photo: hole drawn on the aligned face, probe "
+                              "restored by the photo pipeline (what `remove --mask` does); crop: "
+                              "hole and model on the unaligned LFW crop (the older protocol)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/verify/NAME)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
@@ -387,7 +390,7 @@ def eval_verify_cmd(
 
     r = run_verify(VerifyConfig(model=model, masks=masks, size=size,
                                 pairs=str(pairs) if pairs else None, limit=limit,
-                                threshold=threshold, data=str(data) if data else None,
+                                threshold=threshold, frame=frame, data=str(data) if data else None,
                                 out=str(out) if out else None))
     typer.echo(r["table"])
     typer.echo(f"wrote {r['out_dir']}/verify.json, table.md, grid.png")
