@@ -25,6 +25,29 @@ def test_utkface_splits_and_labels(data_root):
     assert r.gender in (0, 1) and 0 < r.age < 120
 
 
+def test_the_first_faces_of_a_split_are_a_fair_sample(data_root):
+    # UTKFace names begin with the age and the split files are sorted by name: read in that
+    # order, the first 100 test faces were all aged 1, 10-19 or 100+ (median 14)
+    test = face_records("utkface", "test", data_root)
+    ages = np.array([r.age for r in test])
+    first = ages[:100]
+    assert abs(np.median(first) - np.median(ages)) <= 5
+    assert np.mean((first >= 30) & (first <= 99)) >= 0.3  # none of them in name order
+    train = np.array([r.age for r in face_records("utkface", "train", data_root)[:4000]])
+    assert np.mean((train >= 35) & (train <= 65)) >= 0.25  # was 0
+
+
+def test_mixed_order_is_fixed_and_ignores_the_names_order():
+    from unveil.data.faces import mixed_order
+
+    names = [f"{age}_0_0_2017.jpg" for age in range(1, 90)]
+    mixed = mixed_order(names)
+    assert sorted(mixed) == sorted(names) and mixed != sorted(names)
+    assert mixed_order(names[::-1]) == mixed
+    # a name keeps its place among the others when the list loses one
+    assert mixed_order(names[1:]) == [n for n in mixed if n != names[0]]
+
+
 def test_lfw_pairs_folds(data_root):
     pairs = lfw_pairs(data_root)
     assert len(pairs) == 1800  # 3 folds x (300 matched + 300 mismatched)

@@ -6,6 +6,7 @@ that frames the face like UTKFace does. Any other folder of images is taken as a
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +23,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 #: Crop (left, top, right, bottom) of a 250x250 LFW deep-funneled image framing the face like UTKFace.
 LFW_CROP = (64, 62, 186, 184)
 SPLITS = ("train", "val", "test")
+#: Tag of the record order (:func:`mixed_order`), part of the name of every cache that stores
+#: UTKFace record indices, so a cache made under another order is never read as this one's.
+RECORD_ORDER = "h1"
 _UTK_RE = re.compile(r"^(\d+)_(\d)_(\d)_")
 
 
@@ -53,13 +57,23 @@ def _utk_record(path: Path) -> FaceRecord:
     return FaceRecord(path, "utkface", int(m[1]), int(m[2]), int(m[3]))
 
 
+def mixed_order(names: list[str]) -> list[str]:
+    """``names`` in a fixed order that does not follow the names: sorted by a hash of each name
+    (the same on every machine, and a name keeps its place among the others when a list gains or
+    loses entries). UTKFace file names begin with the age, so a name-sorted split's first 100 test
+    faces were all aged 1, 10-19 or 100+, and its first 4,000 train faces had no one aged 27-99;
+    in this order the first N of a split are a fair sample of it."""
+    return sorted(names, key=lambda n: hashlib.blake2b(n.encode(), digest_size=8).digest())
+
+
 @lru_cache(maxsize=16)
 def _utk_split(root: Path, split: str) -> tuple[FaceRecord, ...]:
+    """A split's records in :func:`mixed_order` (so ``[:limit]`` is a fair sample)."""
     if split not in SPLITS:
         raise UnveilError(f"unknown split '{split}': choose one of {', '.join(SPLITS)}")
     base = root / "faces" / "utkface"
     names = (base / "splits" / f"{split}.txt").read_text().split()
-    return tuple(_utk_record(base / n) for n in names)
+    return tuple(_utk_record(base / n) for n in mixed_order(names))
 
 
 def _lfw_all(root: Path) -> tuple[FaceRecord, ...]:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from unveil.data.faces import RECORD_ORDER
 from unveil.errors import UnveilError
 from unveil.models.blocks import ConvAct
 from unveil.models.ifacenet import IFACENet, IFACENetConfig
@@ -127,7 +128,7 @@ def grey_hole(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def landmark_cache(records, split: str, root: Path = Path("runs") / "cache", progress: bool = True) -> np.ndarray:
     """(N, 478, 2) meshes of the clean faces ``records`` (NaN where none was found), cached in
     ``runs/cache/landmarks-<split>-<N>.npz``."""
-    path = Path(root) / f"landmarks-{split}-{len(records)}.npz"
+    path = Path(root) / f"landmarks-{split}-{len(records)}-{RECORD_ORDER}.npz"
     if path.exists():
         with np.load(path) as z:
             return z["points"]

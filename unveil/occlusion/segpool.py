@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from unveil.data.faces import RECORD_ORDER
 from unveil.errors import UnveilError
 
 CACHE = Path("runs") / "cache"
@@ -41,7 +42,7 @@ class PoolSpec:
     def path(self, root: Path = CACHE) -> Path:
         tag = "clean-" if self.clean else ""
         extra = (f"-l{self.loops:g}" if self.loops else "") + (f"-r{self.recolor:g}" if self.recolor else "")
-        return Path(root) / f"seg-{tag}{self.split}-{self.size}-{self.n}-s{self.seed}{extra}.npz"
+        return Path(root) / f"seg-{tag}{self.split}-{self.size}-{self.n}-s{self.seed}{extra}-{RECORD_ORDER}.npz"
 
 
 _worker = {}

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from unveil.data.dataset import Augment
+from unveil.data.faces import RECORD_ORDER
 from unveil.errors import UnveilError
 from unveil.models.tensors import to_tensor
 from unveil.train.config import TrainConfig
@@ -81,7 +82,7 @@ class GenderPoolSpec:
 
     def path(self, root: Path = CACHE) -> Path:
         return Path(root) / (f"gender-{self.split}-{self.size}-{self.n}-m{round(self.facemask_share * 100)}"
-                             f"-{self.pick}-s{self.seed}.npz")
+                             f"-{self.pick}-s{self.seed}-{RECORD_ORDER}.npz")
 
     def plan(self, n_records: int) -> tuple[np.ndarray, np.ndarray]:
         """(record indices, occluder kind indices into KINDS), both seeded."""
