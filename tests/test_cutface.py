@@ -167,8 +167,10 @@ def test_cli_has_the_unpaired_commands(run_cli):
 
 
 def test_shipped_cutface_beats_telea_on_face_mask_holes(facemask_hole_gains):
-    """Trained without pairs, on 16 UTKFace test faces (256 px) with the lower-face hole of a face
-    mask it fills the hole closer to the truth than Telea (PSNR inside the hole: +0.56 dB measured;
-    the earlier weights, without the prefill, were about 2.7 dB below)."""
-    gains = facemask_hole_gains(models.load("cutface"), models.load("telea"), 16, 256)
+    """Trained without pairs, on 100 UTKFace test faces (256 px) with the lower-face hole of a face
+    mask it fills the hole closer to the truth than Telea: PSNR inside the hole +0.48 dB measured,
+    better on 61 % of the faces. The gain is small: on the first 16 faces alone it is -0.31 dB (+0.56
+    on the 16 of the name-sorted split, children and teenagers, before 2026-12-04); the earlier
+    weights, without the prefill, were about 2.7 dB below."""
+    gains = facemask_hole_gains(models.load("cutface"), models.load("telea"), 100, 256)
     assert np.mean(gains) > 0.3, gains

@@ -71,20 +71,22 @@ def test_tiny_training_loss_falls(data_root, tmp_path):
     from unveil.train import fit
     from unveil.train.gender import GenderTrainConfig
 
-    cfg = GenderTrainConfig(size=48, pool=16, clean=48, val=8, batch=16, steps=60, lr=1e-2, warmup=5,
+    # 100 steps: on the mixed-order split's first faces (all ages) 60 steps lowered the loss by only
+    # 0.04 (0.66 -> 0.62), 100 steps by 0.12
+    cfg = GenderTrainConfig(size=48, pool=16, clean=48, val=8, batch=16, steps=100, lr=1e-2, warmup=5,
                             workers=0, cache=str(tmp_path / "cache"), out=str(tmp_path / "run"),
                             val_every=1000, ckpt_every=30, data=str(data_root),
                             model={"stages": ((16, 1), (32, 1), (64, 1))})
     r = fit(cfg, progress=False)
     losses = r["losses"]
-    assert r["steps"] == 60 and len(losses) == 60
+    assert r["steps"] == 100 and len(losses) == 100
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.05, (losses[:10], losses[-10:])
     assert set(r["val"]) == {"clean", "masked"} and r["val"]["masked"]["n"] >= 6
     # the weights load into the classifier; a longer run resumes from the checkpoint
     c = gmod.GenderClassifier(weights=r["weights"])
     assert c.size == 48 and c.predict(np.zeros((64, 64, 3), np.uint8)).shape == (1,)
-    r2 = fit(dataclasses.replace(cfg, steps=64), progress=False)
-    assert r2["steps"] == 64 and len(r2["losses"]) == 4
+    r2 = fit(dataclasses.replace(cfg, steps=104), progress=False)
+    assert r2["steps"] == 104 and len(r2["losses"]) == 4
 
 
 def test_shipped_beats_chance_clean_and_masked(data_root, clf):
