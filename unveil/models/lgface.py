@@ -127,7 +127,7 @@ def grey_hole(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def landmark_cache(records, split: str, root: Path = Path("runs") / "cache", progress: bool = True) -> np.ndarray:
     """(N, 478, 2) meshes of the clean faces ``records`` (NaN where none was found), cached in
-    ``runs/cache/landmarks-<split>-<N>.npz``."""
+    ``runs/cache/landmarks-<split>-<N>-<RECORD_ORDER>.npz``."""
     path = Path(root) / f"landmarks-{split}-{len(records)}-{RECORD_ORDER}.npz"
     if path.exists():
         with np.load(path) as z:
