@@ -125,6 +125,24 @@ def aggregate(per_image: list[dict]) -> dict[str, dict]:
     return out
 
 
+#: Groups of labelled faces (UTKFace) in :func:`by_group`: (name, test on (age, gender 0 man / 1 woman)).
+GROUPS = (("women", lambda a, g: g == 1), ("men", lambda a, g: g == 0),
+          ("age 0-19", lambda a, g: a is not None and a < 20), ("age 20-34", lambda a, g: a is not None and 20 <= a < 35),
+          ("age 35-59", lambda a, g: a is not None and 35 <= a < 60), ("age 60+", lambda a, g: a is not None and a >= 60),
+          ("men 35-65", lambda a, g: g == 0 and a is not None and 35 <= a <= 65))
+
+
+def by_group(per_image: list[dict]) -> dict[str, dict]:
+    """Means over the faces of each of :data:`GROUPS` (faces with ``age`` / ``sex`` labels; empty
+    groups left out): who the numbers are good for, not only how good they are on average."""
+    out = {}
+    for name, test in GROUPS:
+        rows = [r for r in per_image if test(r.get("age"), r.get("sex"))]
+        if rows:
+            out[name] = {"n": len(rows), **{k: _mean(rows, k) for k in PER_IMAGE_KEYS}}
+    return out
+
+
 def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
     """Evaluate ``cfg.model`` (or an :class:`~unveil.models.Inpainter` instance passed as
     ``model``, e.g. a network being trained; ``cfg.model`` then only names it)."""
@@ -189,6 +207,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
                 "psnr": M.psnr(out, truth), "ssim": M.ssim(out, truth), "l1": M.l1(out, truth),
                 "ms": ms, "lpips": None if lps[j] is None else float(lps[j]),
                 "identity": None, "identity_detected": None, "gender": agree[j],
+                "age": rec.age, "sex": rec.gender,
             }
             if mask.any():
                 row.update(psnr_hole=M.psnr(out, truth, mask), ssim_hole=M.ssim(out, truth, mask),
@@ -224,6 +243,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
         "config": asdict(cfg),
         "model": cfg.model,
         "summary": summary,
+        "groups": by_group(per_image),
         "fd_alexnet": fd,
         "fd_alexnet_hole": fd_hole,
         "fd_alexnet_note": "Frechet distance on AlexNet conv5 pooled features (ImageNet weights); "
@@ -235,6 +255,9 @@ def run_eval(cfg: EvalConfig, progress: bool = True, model=None) -> dict:
         "per_image": per_image,
     }
     table = metrics_table(summary)
+    if result["groups"]:
+        table += "\n\nBy group (the faces' UTKFace age and gender labels):\n\n" \
+            + metrics_table(result["groups"], first="group")
     header = (f"**{cfg.model}** on {cfg.faces}{'/' + cfg.split if cfg.faces == 'utkface' else ''}, "
               f"masks `{cfg.masks}`, {cfg.shape or cfg.size} px, {len(per_image)} faces"
               + (f"; FD-AlexNet (not FID) {fd:.2f}" if fd is not None and np.isfinite(fd) else "")
