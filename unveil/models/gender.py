@@ -9,7 +9,9 @@ The network is a small plain CNN (conv + BatchNorm + ReLU; five stride-2 stages 
 convs, global average pooling, dropout, one logit), about 1.2 M parameters, a few ms per crop on a
 CPU. ``GenderClassifier().predict(crops)`` gives P(female) per aligned uint8 RGB crop of any size
 (resized to the training size, 96 px for the shipped weights); ``flip=True`` also averages the
-mirror image (twice the work; no measurable gain with the shipped weights). UTKFace labels are
+mirror image (twice the work; no measurable gain with the shipped weights). Weights trained with
+an age loss (``model.age``) also estimate the age from the same pass: ``predict_age`` (years) and
+``predict_both`` (P(female) and the age code LGFace's guide carries). UTKFace labels are
 binary (0 male, 1 female): see ``unveil/weights/gender.md`` for what the weights were trained on,
 how accurate they are, and their limits.
 """
@@ -42,6 +44,23 @@ class GenderNetConfig:
     dropout: float = 0.2
     #: Side of the square crops the network was trained on (inputs are resized to it).
     size: int = 96
+    #: A second output, the age code (:func:`age_code`), beside the gender logit.
+    age: bool = False
+
+
+#: The age code: years mapped to ``(years - AGE_CENTRE) / AGE_SCALE``, clipped to ``AGE_RANGE``
+#: (children all read as -1.5, 75 and older as 2). LGFace's guide carries it as a channel.
+AGE_CENTRE, AGE_SCALE, AGE_RANGE = 35.0, 20.0, (-1.5, 2.0)
+
+
+def age_code(years) -> np.ndarray:
+    """The age code of ages in years (float32; an array, or a 0-d array of one age)."""
+    return np.clip((np.asarray(years, np.float32) - AGE_CENTRE) / AGE_SCALE, *AGE_RANGE).astype(np.float32)
+
+
+def code_age(code) -> np.ndarray:
+    """Years of age codes (the inverse of :func:`age_code` inside its range)."""
+    return (np.clip(np.asarray(code, np.float32), *AGE_RANGE) * AGE_SCALE + AGE_CENTRE).astype(np.float32)
 
 
 def _cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -51,7 +70,8 @@ def _cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 @network("gender", GenderNetConfig, tuples=True)
 class GenderNet(nn.Module):
-    """``forward(x N x 3 x S x S in [-1, 1]) -> logits N`` (positive: female)."""
+    """``forward(x N x 3 x S x S in [-1, 1]) -> logits N`` (positive: female); with ``age``,
+    :meth:`outputs` gives the logits and the age codes."""
 
     def __init__(self, config: GenderNetConfig | None = None):
         super().__init__()
@@ -61,7 +81,7 @@ class GenderNet(nn.Module):
             layers += [_cbr(cin, int(c), 2)] + [_cbr(int(c), int(c)) for _ in range(int(n) - 1)]
             cin = int(c)
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(cin, 1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(cin, 2 if cfg.age else 1))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -70,7 +90,11 @@ class GenderNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean((2, 3)))[:, 0]
+        return self.outputs(x)[:, 0]
+
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """N x 1 (gender logit) or N x 2 (gender logit, age code) with ``age``."""
+        return self.head(self.features(x).mean((2, 3)))
 
 
 def build_gender_net(config: dict | GenderNetConfig | None = None) -> GenderNet:
@@ -115,9 +139,30 @@ class GenderClassifier:
         self.flip = flip
         self.weights = path
 
+    @property
+    def has_age(self) -> bool:
+        """Whether the weights also estimate the age (:meth:`predict_age`)."""
+        return bool(getattr(self.model.config, "age", False))
+
     def predict(self, crops: list[np.ndarray] | np.ndarray, batch: int = 64) -> np.ndarray:
         """P(female) (float32, one per crop) of aligned uint8 RGB crops: a list of HxWx3 arrays (any
         sizes), an N x H x W x 3 array, or a single HxWx3 crop (giving an array of one)."""
+        return self._run(crops, batch)[:, 0]
+
+    def predict_age(self, crops: list[np.ndarray] | np.ndarray, batch: int = 64) -> np.ndarray:
+        """Estimated ages in years (float32, one per crop; children read as 5, 75 and older as 75)."""
+        if not self.has_age:
+            raise UnveilError(f"{self.weights} has no age output (weights trained without model.age)")
+        return code_age(self._run(crops, batch)[:, 1])
+
+    def predict_both(self, crops: list[np.ndarray] | np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """(P(female), age code or NaN without an age output) per crop, from one pass."""
+        out = self._run(crops, batch)
+        age = out[:, 1] if self.has_age else np.full(len(out), np.nan, np.float32)
+        return out[:, 0], age
+
+    def _run(self, crops, batch: int) -> np.ndarray:
+        """N x 1 or N x 2: P(female) and, with an age output, the age code (flip-averaged)."""
         if isinstance(crops, np.ndarray):
             if crops.ndim == 3:
                 crops = [crops]
@@ -135,10 +180,12 @@ class GenderClassifier:
         with torch.inference_mode():
             for i in range(0, len(arr), batch):
                 x = to_tensor(arr[i:i + batch]).to(self.device)
-                logit = self.model(x)
+                o = self.model.outputs(x)
                 if self.flip:
-                    logit = (logit + self.model(x.flip(3))) / 2
-                out.append(torch.sigmoid(logit).float().cpu().numpy())
+                    o = (o + self.model.outputs(x.flip(3))) / 2
+                o = o.float().clone()
+                o[:, 0] = torch.sigmoid(o[:, 0])
+                out.append(o.cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
     @staticmethod

@@ -66,6 +66,9 @@ class GenderTrainConfig(TrainConfig):
     ckpt_every: int = 100
     val_every: int = 300
     workers: int = 2  # processes that synthesize the pools (0: in this process)
+    #: weight of the age loss (smooth L1 on the age code, :func:`unveil.models.gender.age_code`);
+    #: above 0 the network gets its second output, the age (what LGFace's age channel reads)
+    age: float = 0.0
     cache: str = str(CACHE)
 
 
@@ -169,8 +172,9 @@ def build_pool(spec: GenderPoolSpec, data=None, workers: int = 2, progress: bool
 
 
 def clean_faces(split: str, size: int, records_idx=None, limit: int | None = None, data=None,
-                progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 N x S x S x 3 clean faces, gender labels) of a split (or of these record indices)."""
+                progress: bool = True, ages: bool = False) -> tuple[np.ndarray, ...]:
+    """(uint8 N x S x S x 3 clean faces, gender labels) of a split (or of these record indices);
+    ``ages``: a third item, the faces' age codes (NaN where the age is not known)."""
     from unveil.data import face_records, load_face
 
     records = face_records("utkface", split, data)
@@ -180,7 +184,16 @@ def clean_faces(split: str, size: int, records_idx=None, limit: int | None = Non
         raise UnveilError(f"no labelled UTKFace {split} faces")
     images = np.stack([load_face(records[i], size) for i in tqdm(
         idx, desc=f"clean {split} faces", disable=not progress, file=sys.stderr)])
-    return images, np.array([records[i].gender for i in idx], np.int8)
+    labels = np.array([records[i].gender for i in idx], np.int8)
+    return (images, labels, record_age_codes(records, idx)) if ages else (images, labels)
+
+
+def record_age_codes(records, idx) -> np.ndarray:
+    """Age codes of ``records[i]`` for i in ``idx`` (float32, NaN where the age is not known)."""
+    from unveil.models.gender import age_code
+
+    return np.array([np.nan if records[i].age is None else float(age_code(records[i].age)) for i in idx],
+                    np.float32)
 
 
 # -- training -------------------------------------------------------------------------------------
@@ -188,40 +201,61 @@ AUGMENT = Augment(flip=0.5, max_scale=0.1, max_shift=0.05, max_rotate_deg=8.0, b
                   contrast=0.15, saturation=0.2)
 
 
-def _batch(step: int, cfg: GenderTrainConfig, occ: dict, clean: tuple[np.ndarray, np.ndarray],
-           by_class: dict, seed: tuple = ()) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch ``step``: half occluded, half clean, each half with as many women as men; augmented.
-    Drawn from ``(seed, step)`` only (and the rank, ``seed``, on several processes), so it is the
-    same after a resume."""
+def _batch(step: int, cfg: GenderTrainConfig, occ: dict, clean: tuple[np.ndarray, ...],
+           by_class: dict, seed: tuple = ()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Batch ``step``: half occluded, half clean, each half with as many women as men; augmented;
+    (images, gender labels, age codes: NaN where unknown). Drawn from ``(seed, step)`` only (and
+    the rank, ``seed``, on several processes), so it is the same after a resume."""
     rng = np.random.default_rng((cfg.seed, 5, step) + tuple(seed))
     b = cfg.batch
     quarters = [b // 4 + (1 if i < b % 4 else 0) for i in range(4)]
-    imgs, labels = [], []
+    imgs, labels, ages = [], [], []
     for (src, g), q in zip([("occ", 0), ("occ", 1), ("clean", 0), ("clean", 1)], quarters):
         pick = rng.choice(by_class[src, g], size=q)
         pool = occ["images"] if src == "occ" else clean[0]
+        age = occ.get("ages") if src == "occ" else (clean[2] if len(clean) > 2 else None)
         imgs += [AUGMENT(pool[i], rng) for i in pick]
         labels += [g] * q
-    return to_tensor(np.stack(imgs)), torch.tensor(labels, dtype=torch.float32)
+        ages += [float(age[i]) if age is not None else float("nan") for i in pick]
+    return (to_tensor(np.stack(imgs)), torch.tensor(labels, dtype=torch.float32),
+            torch.tensor(ages, dtype=torch.float32))
+
+
+def age_loss(pred: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Smooth L1 between predicted and true age codes, over the faces whose age is known (0 if none)."""
+    known = torch.isfinite(codes)
+    if not bool(known.any()):
+        return pred.sum() * 0.0
+    return F.smooth_l1_loss(pred[known], codes[known], beta=0.25)
 
 
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, device="cpu",
-             batch: int = 100, flip: bool = True) -> dict:
-    """Accuracy and mean BCE of a network on uint8 faces at its size (crop + mirror averaged)."""
+             batch: int = 100, flip: bool = True, ages: np.ndarray | None = None) -> dict:
+    """Accuracy and mean BCE of a network on uint8 faces at its size (crop + mirror averaged);
+    with ``ages`` (codes) and an age output, also the mean absolute age error in years."""
+    from unveil.models.gender import code_age
+
     was = model.training
     model.eval()
-    logits = []
+    outs = []
     for i in range(0, len(images), batch):
         x = to_tensor(images[i:i + batch]).to(device)
-        lg = model(x)
+        o = model.outputs(x)
         if flip:
-            lg = (lg + model(x.flip(3))) / 2
-        logits.append(lg.float().cpu())
+            o = (o + model.outputs(x.flip(3))) / 2
+        outs.append(o.float().cpu())
     model.train(was)
-    lg, y = torch.cat(logits), torch.from_numpy(np.asarray(labels, np.float32))
-    return {"acc": float(((lg > 0).float() == y).float().mean()),
-            "bce": float(F.binary_cross_entropy_with_logits(lg, y)), "n": int(len(y))}
+    o, y = torch.cat(outs), torch.from_numpy(np.asarray(labels, np.float32))
+    lg = o[:, 0]
+    r = {"acc": float(((lg > 0).float() == y).float().mean()),
+         "bce": float(F.binary_cross_entropy_with_logits(lg, y)), "n": int(len(y))}
+    if ages is not None and o.shape[1] > 1:
+        a = np.asarray(ages, np.float32)
+        known = np.isfinite(a)
+        if known.any():
+            r["age_mae"] = float(np.abs(code_age(o[:, 1].numpy()[known]) - code_age(a[known])).mean())
+    return r
 
 
 @task("gender")
@@ -237,40 +271,55 @@ class GenderTask(Task):
         if cfg.batch < 4:
             raise UnveilError(f"--batch must be at least 4 (two classes x clean/occluded), got {cfg.batch}")
         root = Path(cfg.cache)
+        from unveil.data import face_records
+
         self.occ = build_pool(GenderPoolSpec("train", cfg.pool, cfg.size, cfg.seed, cfg.facemask_share), cfg.data,
                               cfg.workers, progress, root)
-        self.clean = clean_faces("train", cfg.size, limit=cfg.clean, data=cfg.data, progress=progress)
+        self.clean = clean_faces("train", cfg.size, limit=cfg.clean, data=cfg.data, progress=progress, ages=True)
         self.val_occ = build_pool(GenderPoolSpec("val", cfg.val, cfg.size, cfg.seed, 1.0), cfg.data, cfg.workers,
                                   progress, root)
         self.val_clean = clean_faces("val", cfg.size, records_idx=self.val_occ["records"], data=cfg.data,
-                                     progress=False)
+                                     progress=False, ages=True)
+        self.occ["ages"] = record_age_codes(face_records("utkface", "train", cfg.data), self.occ["records"])
+        self.val_occ["ages"] = self.val_clean[2]
         self.by_class = {(src, g): np.flatnonzero(lab == g)
                          for src, lab in (("occ", self.occ["labels"]), ("clean", self.clean[1])) for g in (0, 1)}
         empty = [k for k, v in self.by_class.items() if not len(v)]
         if empty:
             raise UnveilError(f"no training faces for {empty}: make the pools larger")
         self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.model = build_network("gender", {**cfg.model, "size": cfg.size}).to(self.ctx.device, memory_format=self.fmt).train()
+        self.model = build_network("gender", {**cfg.model, "size": cfg.size, "age": cfg.age > 0}).to(self.ctx.device, memory_format=self.fmt).train()
         self.net = self.ctx.wrap(self.model)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
                                      weight_decay=cfg.weight_decay)
 
     def step(self, step: int) -> dict[str, float]:
-        x, y = _batch(step, self.cfg, self.occ, self.clean, self.by_class, self.ctx.seed())
-        x, y = x.to(self.ctx.device).contiguous(memory_format=self.fmt), y.to(self.ctx.device)
-        logits = self.net(x)
-        loss = F.binary_cross_entropy_with_logits(logits, y)
+        x, y, a = _batch(step, self.cfg, self.occ, self.clean, self.by_class, self.ctx.seed())
+        x, y, a = x.to(self.ctx.device).contiguous(memory_format=self.fmt), y.to(self.ctx.device), a.to(self.ctx.device)
+        out = self.net.outputs(x)
+        logits = out[:, 0]
+        loss = bce = F.binary_cross_entropy_with_logits(logits, y)
+        logs = {}
+        if self.cfg.age > 0:
+            la = age_loss(out[:, 1], a)
+            loss = bce + self.cfg.age * la
+            logs = {"bce": float(bce.detach()), "age": float(la.detach())}
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return {"loss": float(loss.detach()), "acc": float(((logits > 0).float() == y).float().mean())}
+        return {"loss": float(loss.detach()), "acc": float(((logits > 0).float() == y).float().mean()), **logs}
 
     def validate(self, model: torch.nn.Module, step: int) -> dict:
-        return {"clean": accuracy(model, *self.val_clean, self.ctx.device),
-                "masked": accuracy(model, self.val_occ["images"], self.val_occ["labels"], self.ctx.device)}
+        vc = self.val_clean
+        return {"clean": accuracy(model, vc[0], vc[1], self.ctx.device, ages=vc[2]),
+                "masked": accuracy(model, self.val_occ["images"], self.val_occ["labels"], self.ctx.device,
+                                   ages=self.val_occ["ages"])}
 
     def val_line(self, val: dict) -> str:
-        return f"acc clean {val['clean']['acc']:.4f} masked {val['masked']['acc']:.4f}"
+        line = f"acc clean {val['clean']['acc']:.4f} masked {val['masked']['acc']:.4f}"
+        if "age_mae" in val["clean"]:
+            line += f"; age error clean {val['clean']['age_mae']:.1f} y masked {val['masked'].get('age_mae', 0):.1f} y"
+        return line
 
     def meta(self) -> dict:
         return {"network": "gender", "train_pool": {"occluded": len(self.occ["images"]),
@@ -299,17 +348,28 @@ def evaluate_gender(n: int = 200, split: str = "test", weights: str | Path | Non
     # gets the same mask (seeded by the face's record index) whatever n is
     pick = np.random.default_rng(EVAL_PICK_SEED).permutation(total)[:n]
     masked = _eval_masked(split, pick, data, workers, progress)
-    clean, labels = clean_faces(split, SYNTH_SIZE, records_idx=pick, data=data, progress=False)
+    clean, labels, ages = clean_faces(split, SYNTH_SIZE, records_idx=pick, data=data, progress=False, ages=True)
+    with_age = bool(getattr(classifier, "has_age", False))
 
-    def score(images, y) -> dict:
-        p = classifier.predict(images)
+    def score(images, y, a) -> dict:
+        if with_age:
+            p, code = classifier.predict_both(images)
+        else:
+            p, code = classifier.predict(images), None
         right = (p >= 0.5) == (y == 1)
-        return {"acc": round(float(right.mean()), 4), "n": int(len(y)),
-                "female_acc": round(float(right[y == 1].mean()), 4) if (y == 1).any() else None,
-                "male_acc": round(float(right[y == 0].mean()), 4) if (y == 0).any() else None}
+        r = {"acc": round(float(right.mean()), 4), "n": int(len(y)),
+             "female_acc": round(float(right[y == 1].mean()), 4) if (y == 1).any() else None,
+             "male_acc": round(float(right[y == 0].mean()), 4) if (y == 0).any() else None}
+        known = np.isfinite(a)
+        if code is not None and known.any():
+            from unveil.models.gender import code_age
 
-    return {"n": int(len(pick)), "split": split, "clean": score(clean, labels),
-            "masked": score(masked["images"], masked["labels"]), "seconds": round(time.time() - t0, 1)}
+            r["age_mae"] = round(float(np.abs(code_age(code[known]) - code_age(a[known])).mean()), 2)
+        return r
+
+    return {"n": int(len(pick)), "split": split, "clean": score(clean, labels, ages),
+            "masked": score(masked["images"], masked["labels"], masked["ages"]),
+            "seconds": round(time.time() - t0, 1)}
 
 
 def _eval_masked(split: str, pick: np.ndarray, data, workers: int, progress: bool) -> dict:
@@ -334,7 +394,7 @@ def _eval_masked(split: str, pick: np.ndarray, data, workers: int, progress: boo
         if img is not None:
             images[j], ok[j] = img, True
     labels = np.array([records[r].gender for r in pick], np.int8)
-    return {"images": images[ok], "labels": labels[ok]}
+    return {"images": images[ok], "labels": labels[ok], "ages": record_age_codes(records, pick)[ok]}
 
 
 def format_eval(r: dict) -> str:
@@ -342,7 +402,8 @@ def format_eval(r: dict) -> str:
         return "-" if v is None else f"{v * 100:.1f} %"
 
     def one(s):
-        return (f"{pct(s['acc'])} of {s['n']} (women {pct(s['female_acc'])}, men {pct(s['male_acc'])})"
+        age = f", age error {s['age_mae']:.1f} years" if "age_mae" in s else ""
+        return (f"{pct(s['acc'])} of {s['n']} (women {pct(s['female_acc'])}, men {pct(s['male_acc'])}{age})"
                 if s["n"] else "no faces")
 
     return (f"gender accuracy on {r['n']} UTKFace {r['split']} faces: clean {one(r['clean'])}; "
