@@ -40,6 +40,60 @@ def test_guide_has_two_heatmaps_and_the_gender_code(astronaut_mesh):
     assert len(set(GROUPS[0]) & set(GROUPS[1])) == 0
 
 
+def test_a_fourth_guide_channel_carries_the_age_code(astronaut_mesh):
+    _, pts = astronaut_mesh
+    g3 = render_guide(pts, 1.0, (64, 64), age=0.5)
+    g4 = render_guide(pts, 1.0, (64, 64), age=0.5, channels=4)
+    assert g3.shape == (3, 64, 64) and g4.shape == (4, 64, 64)
+    assert np.array_equal(g4[:3], g3) and (g4[3] == 0.5).all()
+    for unknown in (None, float("nan")):  # no estimate: the code is 0
+        assert not render_guide(pts, 1.0, (64, 64), age=unknown, channels=4)[3].any()
+    with pytest.raises(UnveilError, match="3 or 4 channels"):
+        render_guide(pts, 1.0, (64, 64), channels=5)
+
+
+def test_an_age_channel_added_to_shipped_weights_starts_ignored():
+    """init_from widens the stem for the new channel with zeros: the network's output is the shipped
+    one's whatever the age code, until training gives the channel weights."""
+    from unveil import models
+
+    net = build_network("lgface", {"prefill": False, "guide_channels": 4}).eval()
+    counts = init_from(net, "shipped:lgface")
+    assert counts["widened"] == 1 and counts["copied"] == counts["of"] - 1
+    old = models.load("lgface", backend="torch", refine=False).model.float().eval()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    m = torch.zeros(1, 1, 64, 64)
+    m[..., 32:56, 16:48] = 1
+    g = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = old(x * (1 - m), m, g)
+        for code in (-1.5, 0.0, 2.0):
+            g4 = torch.cat([g, torch.full((1, 1, 64, 64), code)], 1)
+            assert (net(x * (1 - m), m, g4) - ref).abs().max() < 1e-4
+        net.stem[0].weight[:, -1:].normal_(0, 0.5)
+        older = net(x * (1 - m), m, torch.cat([g, torch.full((1, 1, 64, 64), 2.0)], 1))
+        assert (older - ref).abs().max() > 1e-3
+
+
+def test_age_guided_training_items_carry_the_noisy_label(data_root, tmp_path, monkeypatch):
+    from unveil.models.gender import age_code
+    from unveil.train.inpaintdata import InpaintData
+
+    monkeypatch.chdir(tmp_path)
+    mix = MaskMix(weights={"facemask": 1.0})
+    d = InpaintData(128, mix, data=str(data_root), limit=4, progress=False, guided=True, guide_dropout=0.0,
+                    guide_channels=4, age_noise=0.0)
+    for i in range(4):
+        _, _, g = d[i]
+        assert g.shape == (4, 128, 128)
+        assert float(g[3, 0, 0]) == pytest.approx(float(age_code(d.faces.records[i].age)))
+        assert (g[3] == g[3, 0, 0]).all()
+    noisy = InpaintData(128, mix, data=str(data_root), limit=4, progress=False, guided=True, guide_dropout=0.0,
+                        guide_channels=4, age_noise=0.3)
+    errs = [float(noisy[i][2][3, 0, 0]) - float(age_code(noisy.faces.records[i].age)) for i in range(4)]
+    assert 0 < max(abs(e) for e in errs) < 1.5
+
+
 def test_lgface_starts_as_ifacenet_and_uses_the_guide():
     from unveil import models
 

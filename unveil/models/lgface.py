@@ -38,6 +38,9 @@ from unveil.models.neural import NeuralInpainter
 from unveil.models.registry import network, register
 
 GUIDE_CHANNELS = 3  # outline/brows/eyes heatmap, nose/lips heatmap, gender code
+#: With ``guide_channels: 4`` a fourth channel carries the age code (:func:`unveil.models.gender.age_code`,
+#: 0 unknown), estimated on the occluded face by the classifier's age output.
+AGE_CHANNEL = 3
 
 
 def _mesh_groups() -> tuple[np.ndarray, np.ndarray]:
@@ -57,16 +60,21 @@ GROUPS = _mesh_groups()
 
 
 def render_guide(points: np.ndarray | None, gender: float, shape: tuple[int, int],
-                 sigma: float = 1.2) -> np.ndarray:
-    """float32 3 x H x W guide: two landmark heatmaps (peaks 1) and the gender code.
+                 sigma: float = 1.2, age: float | None = None, channels: int = GUIDE_CHANNELS) -> np.ndarray:
+    """float32 ``channels`` x H x W guide: two landmark heatmaps (peaks 1), the gender code and,
+    with ``channels=4``, the age code.
 
     ``points``: (478, 2) mesh in fractions of the crop (x / W, y / H), or None (no landmarks: zero
-    heatmaps). ``gender``: +1 female, -1 male, 0 unknown (soft values allowed). ``sigma`` in pixels
-    at 128 px, scaled with the crop.
+    heatmaps). ``gender``: +1 female, -1 male, 0 unknown (soft values allowed). ``age``: an age code
+    (None or NaN: unknown, 0). ``sigma`` in pixels at 128 px, scaled with the crop.
     """
+    if channels not in (GUIDE_CHANNELS, GUIDE_CHANNELS + 1):
+        raise UnveilError(f"a guide has {GUIDE_CHANNELS} or {GUIDE_CHANNELS + 1} channels, not {channels}")
     h, w = shape
-    out = np.zeros((GUIDE_CHANNELS, h, w), np.float32)
+    out = np.zeros((channels, h, w), np.float32)
     out[2] = float(gender)
+    if channels > AGE_CHANNEL and age is not None and np.isfinite(age):
+        out[AGE_CHANNEL] = float(age)
     if points is None or not np.isfinite(points).all():
         return out
     s = sigma * min(h, w) / 128
@@ -88,7 +96,8 @@ class LGFaceConfig(IFACENetConfig):
 
 @network("lgface", LGFaceConfig)
 class LGFaceNet(IFACENet):
-    """IFACENET with landmark heatmaps and a gender code as extra input channels."""
+    """IFACENET with landmark heatmaps, a gender code and (``guide_channels: 4``) an age code as
+    extra input channels."""
 
     guided = True
 
@@ -149,10 +158,17 @@ def landmark_cache(records, split: str, root: Path = Path("runs") / "cache", pro
 
 def gender_code(image: np.ndarray) -> float:
     """+1 female .. -1 male from the gender classifier on the (masked) crop; 0 without it."""
+    return attribute_codes(image)[0]
+
+
+def attribute_codes(image: np.ndarray) -> tuple[float, float]:
+    """(gender code, age code) of the (masked) crop from one pass of the classifier: (0, NaN)
+    without it, the age NaN when its weights have no age output."""
     clf = _gender()
     if clf is None:
-        return 0.0
-    return float(2 * clf.predict([image])[0] - 1)
+        return 0.0, float("nan")
+    p, age = clf.predict_both([image])
+    return float(2 * p[0] - 1), float(age[0])
 
 
 @lru_cache(maxsize=1)
@@ -181,7 +197,7 @@ class LGFaceInpainter(NeuralInpainter):
 
         def with_guide(n, h, w):
             x, m = example(n, h, w)
-            g = torch.zeros(n, GUIDE_CHANNELS, h, w)
+            g = torch.zeros(n, net.cfg.guide_channels, h, w)
             yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
             g[:, 0] = torch.exp(-((xx - w * 0.35) ** 2 + (yy - h * 0.4) ** 2) / (2 * (0.04 * w) ** 2))
             g[:, 1] = torch.exp(-((xx - w * 0.5) ** 2 + (yy - h * 0.72) ** 2) / (2 * (0.05 * w) ** 2))
@@ -194,7 +210,9 @@ class LGFaceInpainter(NeuralInpainter):
         """The guide of one crop as the network sees it: landmarks and gender predicted on the
         occluded face (the hole greyed out, as the network gets it)."""
         shown = grey_hole(image, mask)
-        return render_guide(mesh_points(shown), gender_code(shown), image.shape[:2])
+        gender, age = attribute_codes(shown)
+        return render_guide(mesh_points(shown), gender, image.shape[:2], age=age,
+                            channels=self.model.cfg.guide_channels)
 
     def _guide(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         return np.stack([self.guide_for(i, m) for i, m in zip(images, masks)])

@@ -62,6 +62,8 @@ class InpaintTrainConfig(TrainConfig):
     #: guided networks: share of training guides whose landmarks are predicted on the occluded face
     #: (the hole greyed out, as at inference) instead of the clean face's cached mesh
     guide_occluded: float = 0.0
+    #: guided networks with an age channel: noise added to the labelled age code (20 years a unit)
+    age_noise: float = 0.3
     val_faces: int = 48
     val_masks: str = "nvidia"
     #: train a refiner (``network: refiner``) after this registered inpainter, whose shipped weights
@@ -211,10 +213,13 @@ class InpaintTask(Task):
                 extra["weights"] = str(cfg.coarse_weights)
             self.coarse = load(cfg.coarse, device=str(dev), backend="torch", refine=False, **extra)
             self.coarse.model.requires_grad_(False)
-        guided = getattr(self.coarse.model if self.coarse is not None else net, "guided", False)
+        guider = self.coarse.model if self.coarse is not None else net
+        guided = getattr(guider, "guided", False)
         self.data = InpaintData(cfg.size, cfg.masks, "train", cfg.data, cfg.train_limit, self.ctx.progress,
                                 guided=bool(guided), guide_dropout=cfg.guide_dropout,
-                                guide_occluded=cfg.guide_occluded)
+                                guide_occluded=cfg.guide_occluded,
+                                guide_channels=int(getattr(getattr(guider, "cfg", None), "guide_channels", 3)),
+                                age_noise=cfg.age_noise)
         if cfg.init and not (cfg.resume and (Path(cfg.out) / "last.safetensors").exists()):
             init_from(net, cfg.init)
         self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format

@@ -127,11 +127,14 @@ class InpaintData(Dataset):
     the mesh or the classifier fails; the augmentation is then photometric only, so landmarks stay
     where the face is. With ``guide_occluded`` that share of the landmarks is instead predicted on
     the face with its hole greyed out, as :class:`unveil.models.lgface.LGFaceInpainter` does at
-    inference (where the mesh is not found there, the clean face's is used)."""
+    inference (where the mesh is not found there, the clean face's is used). ``guide_channels=4``
+    adds the age code of the UTKFace label plus Gaussian noise of ``age_noise`` (in code units,
+    20 years each: the error of the estimate made on the occluded face at inference)."""
 
     def __init__(self, size: int = 128, mix: MaskMix | None = None, split: str = "train", data=None,
                  limit: int | None = None, progress: bool = True, guided: bool = False,
-                 guide_dropout: float = 0.1, guide_occluded: float = 0.0):
+                 guide_dropout: float = 0.1, guide_occluded: float = 0.0, guide_channels: int = 3,
+                 age_noise: float = 0.3):
         from unveil.data.dataset import Augment
 
         augment = split == "train"
@@ -143,6 +146,7 @@ class InpaintData(Dataset):
             raise UnveilError(f"guide_occluded must be between 0 and 1, got {guide_occluded}")
         self.guided, self.guide_dropout, self.size = guided, guide_dropout, size
         self.guide_occluded = guide_occluded
+        self.guide_channels, self.age_noise = guide_channels, age_noise
         if guided:
             from unveil.models.lgface import landmark_cache
 
@@ -167,4 +171,11 @@ class InpaintData(Dataset):
             pts = pts if occluded is None else occluded
         g = item["gender"]
         code = 0.0 if g < 0 or rng.random() < self.guide_dropout else (1.0 if g == 1 else -1.0)
-        return img, m, torch.from_numpy(render_guide(pts, code, (self.size, self.size)))
+        age = None
+        if self.guide_channels > 3 and item["age"] >= 0 and rng.random() >= self.guide_dropout:
+            from unveil.models.gender import age_code
+
+            # the label with the noise of an estimate made on the occluded face
+            age = float(age_code(item["age"])) + float(rng.normal(0.0, self.age_noise))
+        return img, m, torch.from_numpy(render_guide(pts, code, (self.size, self.size), age=age,
+                                                     channels=self.guide_channels))
