@@ -33,6 +33,17 @@ TILE_MAX_FACE = 0.4  # the tiled pass keeps faces smaller than this share of a t
 #: dropped for the detector's key points. On the masked LFW photos such a mesh is 1.0-2.0 eye
 #: distances off, a right one at most 0.35.
 MESH_AGREE = 0.6
+#: Where the first look finds no face, the image is looked at again with grey context round it, at
+#: these widths (shares of its longer side), for a face that fills the frame (an aligned crop). On
+#: aligned crops of masked faces the narrowest one alone sometimes found only a small false face
+#: round an eye, which the pipeline then "restored" with the mask left (2026-12-06); the wider
+#: ones find the face, and the false box inside it is dropped (CONTAINED).
+#: images up to this side with no face found get one more look, the face mesh on the whole image
+#: (:meth:`FaceDetector.crop_mesh`), kept when the mesh spans FILL_MESH_MIN of the shorter side
+FILL_LOOK_MAX, FILL_MESH_MIN = 640, 0.5
+PAD_LOOKS = (0.3, 0.6, 1.0)
+#: a box lying this much (share of its own area) inside a larger one is not another face
+CONTAINED = 0.6
 
 
 @dataclass
@@ -95,6 +106,25 @@ def _mediapipe():
     except ImportError:  # pragma: no cover
         pass
     return mp
+
+
+def _drop_contained(boxes: np.ndarray, keep: list[int], share: float = CONTAINED) -> list[int]:
+    """``keep`` without the boxes that lie for ``share`` of their area inside a larger kept box."""
+    area = lambda b: max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])  # noqa: E731
+    out = []
+    for j in keep:
+        inside = False
+        for i in keep:
+            if i == j or area(boxes[i]) <= area(boxes[j]):
+                continue
+            x0, y0 = np.maximum(boxes[i, :2], boxes[j, :2])
+            x1, y1 = np.minimum(boxes[i, 2:], boxes[j, 2:])
+            if max(0.0, x1 - x0) * max(0.0, y1 - y0) >= share * max(area(boxes[j]), 1e-9):
+                inside = True
+                break
+        if not inside:
+            out.append(j)
+    return out
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, thr: float = 0.4) -> list[int]:
@@ -174,15 +204,18 @@ class FaceDetector:
         if max(h, w) * min(1.0, 2 * s) > TILE:  # look again at twice the resolution, tile by tile,
             found += self._tiled(image, min(1.0, 2 * s))  # for faces too small for the first look
         if not found:
-            # a face that fills the whole frame (an aligned crop): give the detector some context
-            p = int(0.3 * max(small.shape[:2]))
-            padded = cv2.copyMakeBorder(small, p, p, p, p, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-            found = [((b - p) / s, sc, (k - p) / s) for b, sc, k in
-                     self._run(self._short, padded) + self._run(self._full, padded)]
+            # a face that fills the whole frame (an aligned crop): give the detector some context,
+            # at several widths (a masked face is found at one and not another, and at the
+            # narrowest one a small false face round an eye may be all there is)
+            for pad in PAD_LOOKS:
+                p = int(pad * max(small.shape[:2]))
+                padded = cv2.copyMakeBorder(small, p, p, p, p, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+                found += [((b - p) / s, sc, (k - p) / s) for b, sc, k in
+                          self._run(self._short, padded) + self._run(self._full, padded)]
         if not found:
             return []
         boxes = np.stack([f[0] for f in found])
-        keep = _nms(boxes, np.array([f[1] for f in found]))
+        keep = _drop_contained(boxes, _nms(boxes, np.array([f[1] for f in found])))
         return [found[i] for i in keep][: self.max_faces]
 
     # -- mesh -----------------------------------------------------------------------------------
@@ -269,6 +302,12 @@ class FaceDetector:
             found = self._detect_boxes(image)
             meshes = [self._checked_mesh(image, found, k) if self._mesh is not None else None
                       for k in range(len(found))]
+            if not found and self._mesh is not None and max(image.shape[:2]) <= FILL_LOOK_MAX:
+                # no detection on a small image: it may be one face filling the frame, which the
+                # mesh graph's own detector finds more often (an aligned crop of a masked face)
+                mesh = self.crop_mesh(image)
+                if mesh is not None and min(np.ptp(mesh, 0)) >= FILL_MESH_MIN * min(image.shape[:2]):
+                    found, meshes = [(np.concatenate([mesh.min(0), mesh.max(0)]), 0.5, mesh[[468, 473, 1, 13]])], [mesh]
         faces = []
         for (box, score, kp), mesh in zip(found, meshes):
             if mesh is not None:
