@@ -75,6 +75,32 @@ def test_an_age_channel_added_to_shipped_weights_starts_ignored():
         assert (older - ref).abs().max() > 1e-3
 
 
+def test_film_on_the_codes_starts_as_the_shipped_network_and_can_use_them():
+    from unveil import models
+
+    net = build_network("lgface", {"prefill": False, "guide_channels": 4, "film": True}).eval()
+    counts = init_from(net, "shipped:lgface")
+    assert counts["widened"] == 1 and counts["copied"] == counts["of"] - 3  # stem grows, FiLM is new
+    old = models.load("lgface", backend="torch", refine=False).model.float().eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    m = torch.zeros(2, 1, 64, 64)
+    m[..., 32:56, 16:48] = 1
+    g = torch.rand(2, 3, 64, 64)
+    g4 = torch.cat([g, torch.full((2, 1, 64, 64), 1.5)], 1)
+    with torch.no_grad():
+        assert (net(x * (1 - m), m, g4) - old(x * (1 - m), m, g)).abs().max() < 1e-4
+        net.film.weight.normal_(0, 0.5)
+        young, aged = g4.clone(), g4.clone()
+        young[:, 3], aged[:, 3] = -1.0, 2.0
+        assert (net(x * (1 - m), m, young) - net(x * (1 - m), m, aged)).abs().max() > 1e-3
+    # gradients reach the FiLM weights from zero (a constant input channel's barely do)
+    net.train()
+    net.film.weight.data.zero_()
+    loss = net(x * (1 - m), m, g4).square().mean()
+    loss.backward()
+    assert net.film.weight.grad.abs().sum() > 0
+
+
 def test_age_guided_training_items_carry_the_noisy_label(data_root, tmp_path, monkeypatch):
     from unveil.models.gender import age_code
     from unveil.train.inpaintdata import InpaintData

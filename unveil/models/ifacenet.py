@@ -129,12 +129,16 @@ class IFACENet(nn.Module):
         base = prefill(x, m)
         return torch.cat([base, m], 1), base
 
-    def body(self, s0: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+    def body(self, s0: torch.Tensor, base: torch.Tensor | None = None,
+             film: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Everything after the stem: ensemble encoder, fusion, bottleneck, decoder; a residual on
-        ``base`` when given."""
+        ``base`` when given; ``film``: (scale, shift), N x C each, applied to the bottleneck's
+        output as ``y * (1 + scale) + shift`` (a guided network's codes)."""
         per_branch = [b(s0) for b in self.branches]
         fused = [f(torch.cat([pb[i] for pb in per_branch], 1)) for i, f in enumerate(self.fuse)]
         y = self.bottleneck(fused[2])
+        if film is not None:
+            y = y * (1 + film[0][:, :, None, None]) + film[1][:, :, None, None]
         y = self.up3(y, fused[1])
         y = self.up2(y, fused[0])
         y = self.up1(y, s0)

@@ -92,6 +92,10 @@ def render_guide(points: np.ndarray | None, gender: float, shape: tuple[int, int
 @dataclass
 class LGFaceConfig(IFACENetConfig):
     guide_channels: int = GUIDE_CHANNELS
+    #: the guide's codes (gender, age: its constant channels) also scale and shift the bottleneck's
+    #: features (FiLM, a linear map that starts at zero): a stronger lever than a constant input
+    #: channel, which the trained networks leave unused
+    film: bool = False
 
 
 @network("lgface", LGFaceConfig)
@@ -104,12 +108,22 @@ class LGFaceNet(IFACENet):
     def __init__(self, cfg: LGFaceConfig):
         super().__init__(cfg)
         self.stem = ConvAct(4 + cfg.guide_channels, cfg.width, 3)
+        self.film = None
+        if cfg.film:
+            c = 4 * cfg.scale_width  # the bottleneck's channels
+            self.film = torch.nn.Linear(cfg.guide_channels - 2, 2 * c)
+            torch.nn.init.zeros_(self.film.weight)
+            torch.nn.init.zeros_(self.film.bias)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
         if guide is None:
             guide = x.new_zeros(x.shape[0], self.cfg.guide_channels, *x.shape[2:])
         inp, base = self.inputs(x, m)
-        return self.body(self.stem(torch.cat([inp, guide], 1)), base)
+        film = None
+        if self.film is not None:  # the codes are constant maps: read them at the centre
+            codes = guide[:, 2:, guide.shape[2] // 2, guide.shape[3] // 2]
+            film = self.film(codes).chunk(2, 1)
+        return self.body(self.stem(torch.cat([inp, guide], 1)), base, film)
 
 
 # -- landmarks ----------------------------------------------------------------------------------------
