@@ -108,6 +108,13 @@ def _mediapipe():
     return mp
 
 
+def _inter(a: np.ndarray, b: np.ndarray) -> float:
+    """Area of the intersection of two boxes (x0, y0, x1, y1)."""
+    x0, y0 = np.maximum(a[:2], b[:2])
+    x1, y1 = np.minimum(a[2:], b[2:])
+    return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+
 def _drop_contained(boxes: np.ndarray, keep: list[int], share: float = CONTAINED) -> list[int]:
     """``keep`` without the boxes that lie for ``share`` of their area inside a larger kept box."""
     area = lambda b: max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])  # noqa: E731
@@ -117,9 +124,7 @@ def _drop_contained(boxes: np.ndarray, keep: list[int], share: float = CONTAINED
         for i in keep:
             if i == j or area(boxes[i]) <= area(boxes[j]):
                 continue
-            x0, y0 = np.maximum(boxes[i, :2], boxes[j, :2])
-            x1, y1 = np.minimum(boxes[i, 2:], boxes[j, 2:])
-            if max(0.0, x1 - x0) * max(0.0, y1 - y0) >= share * max(area(boxes[j]), 1e-9):
+            if _inter(boxes[i], boxes[j]) >= share * max(area(boxes[j]), 1e-9):
                 inside = True
                 break
         if not inside:
@@ -134,9 +139,7 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, thr: float = 0.4) -> list[int]:
         keep.append(i)
         rest = []
         for j in order:
-            x0, y0 = np.maximum(boxes[i, :2], boxes[j, :2])
-            x1, y1 = np.minimum(boxes[i, 2:], boxes[j, 2:])
-            inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+            inter = _inter(boxes[i], boxes[j])
             union = np.prod(boxes[i, 2:] - boxes[i, :2]) + np.prod(boxes[j, 2:] - boxes[j, :2]) - inter
             if inter / max(union, 1e-9) < thr:
                 rest.append(j)
