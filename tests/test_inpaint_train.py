@@ -184,3 +184,18 @@ def test_written_holes_read_back_as_a_mask_source(tmp_path):
         m, _ = src(i, 64)
         assert np.array_equal(m, h)
     assert np.array_equal(src(1, 32)[0].shape, (32, 32))
+
+
+def test_eyes_holes_are_drawn_over_the_eyes_and_vary():
+    """``eyes`` draws the sunglasses shape, jittered: every hole covers both eyes of the template
+    and none reaches the mouth; no two draws are the same."""
+    from unveil.face.align import TEMPLATE
+
+    eyes = MaskSampler(MaskMix({"eyes": 1.0}), 128)
+    rng = np.random.default_rng(0)
+    drawn = [eyes(rng) for _ in range(30)]
+    for m in drawn:
+        assert m.dtype == bool and m.shape == (128, 128)
+        assert all(m[int(y * 128), int(x * 128)] for x, y in TEMPLATE[:2])
+        assert not m[int(TEMPLATE[3, 1] * 128):].any()
+    assert len({m.tobytes() for m in drawn}) == 30

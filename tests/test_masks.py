@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from unveil.errors import UnveilError
-from unveil.masks import BINS, STYLES, bin_of, facemask_shape, freeform_mask, hole_ratio, mask_source
+from unveil.masks import BINS, STYLES, bin_of, eyes_shape, facemask_shape, freeform_mask, hole_ratio, mask_source
 
 
 @pytest.mark.parametrize("style", list(STYLES))
@@ -48,6 +48,22 @@ def test_facemask_shape_covers_the_lower_face():
     assert 0.2 < hole_ratio(m) < 0.45
     assert not m[:100].any()  # eyes and forehead stay visible
     assert m[200, 128]  # mouth/chin covered
+
+
+def test_eyes_shape_covers_both_eyes_and_reads_as_eyes_to_the_pipeline():
+    from unveil.face.align import TEMPLATE
+    from unveil.pipeline import occluder_kind
+
+    for seed in range(20):
+        m = eyes_shape(256, seed)
+        assert 0.08 < hole_ratio(m) < 0.3, seed
+        for x, y in TEMPLATE[:2]:  # both eye centres of the alignment template
+            assert m[int(y * 256), int(x * 256)], seed
+        assert not m[int(TEMPLATE[2, 1] * 256):].any(), seed  # nose tip, mouth and chin visible
+        assert occluder_kind(m) == "eyes", seed
+    src = mask_source("eyes")
+    a, b = src(3, 128)[0], src(3, 128)[0]
+    assert np.array_equal(a, b) and not np.array_equal(a, src(4, 128)[0])
 
 
 def test_nvidia_masks_cycle_bins_and_match_ratios_csv(data_root):

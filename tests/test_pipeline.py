@@ -146,7 +146,8 @@ def test_the_automatic_mask_holds_what_the_wide_crop_finds():
 
 def test_the_default_inpainter_is_chosen_per_kind_of_hole(demo):
     """``inpainter="auto"`` (the default): the landmark-guided model under a lower-face occluder,
-    the best-ranked model elsewhere (here over the eyes)."""
+    and over the eyes (where it paints eyelids and eyes, IFACENET a blur), the best-ranked model
+    elsewhere (here a hole on the forehead)."""
     from unveil.occlusion.draw import draw_sunglasses
     from unveil.pipeline import BY_KIND
 
@@ -154,11 +155,15 @@ def test_the_default_inpainter_is_chosen_per_kind_of_hole(demo):
     auto = Restorer(segmenter="soclnet")
     res = auto.restore(masked)
     assert res.faces[0].occluder == "lower face" and res.faces[0].model == BY_KIND["lower face"] == "lgface"
-    assert res.report()["model"].startswith("auto (lgface for lower face, ifacenet otherwise")
+    assert res.report()["model"].startswith("auto (lgface for lower face and eyes, ifacenet otherwise")
     kps = auto.detector.detect_one(photo).kps5
     shades, eyes = draw_sunglasses(photo, kps)
     res = Restorer(segmenter=None).restore(shades, mask=eyes)
-    assert res.faces[0].occluder == "eyes" and res.faces[0].model == "ifacenet"
+    assert res.faces[0].occluder == "eyes" and res.faces[0].model == BY_KIND["eyes"] == "lgface"
+    forehead = np.zeros(photo.shape[:2], bool)
+    forehead[60:95, 200:300] = True
+    res = Restorer(segmenter=None).restore(photo, mask=forehead)
+    assert res.faces[0].occluder == "other" and res.faces[0].model == "ifacenet"
 
 
 def test_a_face_mask_with_loops_gets_the_lower_face_inpainter(data_root):

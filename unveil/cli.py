@@ -68,7 +68,7 @@ def remove_cmd(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder (folder structure is kept; "
                                  "OUT/manifest.jsonl records every photo)."),
     model: Optional[str] = typer.Option(None, "--model", help="Inpainter (default: auto, the best measured for "
-                                        "each face's kind of hole: lgface for the lower face, else ifacenet)."),
+                                        "each face's kind of hole: lgface for the lower face and the eyes, else ifacenet)."),
     segmenter: str = typer.Option("soclnet", "--segmenter", help="Occluder segmenter."),
     mask: Optional[Path] = typer.Option(None, "--mask", help="Fill this mask (white = hole) instead of "
                                         "segmenting; or a folder of masks named like the photos (a batch)."),
@@ -277,7 +277,7 @@ def eval_cmd(
     faces: str = typer.Option("utkface", "--faces", help="utkface, lfw, or a folder of aligned faces."),
     split: str = typer.Option("test", "--split", help="UTKFace split: train, val, test."),
     masks: str = typer.Option("nvidia", "--masks",
-                              help="nvidia[:BIN], freeform[:thin|medium|thick], facemask, or a folder."),
+                              help="nvidia[:BIN], freeform[:thin|medium|thick], facemask, eyes, or a folder."),
     size: int = typer.Option(256, "--size", help="Working size in pixels (square crops)."),
     shape: Optional[str] = typer.Option(None, "--shape",
                                         help="HxW for non-square crops, e.g. 256x192 (overrides --size)."),
@@ -399,7 +399,7 @@ def eval_verify_cmd(
 @app.command("masks")
 def masks_cmd(
     source: str = typer.Option("freeform", "--source",
-                               help="nvidia[:BIN], freeform[:thin|medium|thick], facemask, or a folder."),
+                               help="nvidia[:BIN], freeform[:thin|medium|thick], facemask, eyes, or a folder."),
     n: int = typer.Option(12, "--n", help="How many masks."),
     size: int = typer.Option(256, "--size", help="Mask side in pixels."),
     seed: int = typer.Option(0, "--seed", help="Seed (procedural sources)."),
@@ -556,9 +556,9 @@ def bench_cmd(
     segmenters: bool = typer.Option(True, "--segmenters/--no-segmenters", help="Segmentation rows."),
     merge: bool = typer.Option(False, "--merge", help="Keep rows of models not re-run from the existing results.json."),
     identity: bool = typer.Option(True, "--identity/--no-identity", help="dlib identity distance in the quality rows."),
-    facemask_limit: int = typer.Option(200, "--facemask-limit", help="Faces for the face-mask occlusion rows."),
+    facemask_limit: int = typer.Option(200, "--facemask-limit", help="Faces for the face-mask and sunglasses rows."),
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated parts: speed, backends, quality, "
-                                       "facemask, shapes, pipeline, segmentation, scale, video (with --merge the rest is kept)."),
+                                       "facemask, eyes, shapes, pipeline, segmentation, scale, video (with --merge the rest is kept)."),
     data: Optional[Path] = DataOpt,
 ) -> None:
     """Speed (ms per image at 128/256/512) and quality of every registered model."""

@@ -2,7 +2,7 @@
 ``docs/benchmarks.md``.
 
 Parts (``--only`` runs some, ``--merge`` keeps the others): speed, CPU backends, quality on NVIDIA
-bins, face-mask occlusion, arbitrary shapes, the end-to-end pipeline, segmentation.
+bins, face-mask and sunglasses occlusion, arbitrary shapes, the end-to-end pipeline, segmentation.
 
 Speed: ms per image at 128/256/512 px (median of repeated runs after a warm-up) on a face crop of
 scikit-image's astronaut with a 30-40 % free-form hole; no shared data needed. Quality: the eval
@@ -53,7 +53,8 @@ class BenchConfig:
     merge: bool = False
     #: Which parts to run (default all of PARTS); with ``merge`` the others are kept as they were.
     parts: tuple[str, ...] | None = None
-    #: Faces for the face-mask occlusion rows (the product's main use: lower-face holes).
+    #: Faces for the rows of the face-fitted holes (:data:`HOLE_PARTS`: face masks, the product's main
+    #: use, and sunglasses).
     facemask_limit: int = 200
 
     def __post_init__(self):
@@ -65,7 +66,14 @@ class BenchConfig:
         return self.parts is None or part in self.parts
 
 
-PARTS = ("speed", "backends", "quality", "facemask", "shapes", "pipeline", "segmentation", "scale", "video")
+PARTS = ("speed", "backends", "quality", "facemask", "eyes", "shapes", "pipeline", "segmentation", "scale", "video")
+#: The parts that score every inpainter on one shape of hole fitted to the aligned face (the mask
+#: source of the same name), with the heading of their table.
+HOLE_PARTS = {
+    "facemask": ("Face-mask occlusion", "the lower-face hole a face mask leaves, fitted to each face's landmarks",
+                 "face-mask holes"),
+    "eyes": ("Sunglasses", "the hole sunglasses leave over the eyes, `--masks eyes`", "sunglasses holes"),
+}
 
 
 def speed(model_name: str, sizes, repeats: int) -> dict[int, float]:
@@ -299,19 +307,20 @@ def _markdown(results: dict) -> str:
         lines += ["", "\\* Frechet distance on AlexNet conv5 features, not Inception FID."]
         lines += _realism_table("NVIDIA holes, mean over the 10-60 % bins",
                                 {m: {**r[MID_LABEL], "fd_alexnet_hole": r.get("fd_alexnet_hole")} for m, r in q.items()})
-    fm = results.get("facemask") or {}
-    if fm:
+    for part, (title, what, holes) in HOLE_PARTS.items():
+        fm = results.get(part) or {}
+        if not fm:
+            continue
         n = next(iter(fm.values()))["n"]
         f = lambda v, p: "–" if v is None else f"{v:.{p}f}"  # noqa: E731
-        lines += ["", f"**Face-mask occlusion** (the lower-face hole a face mask leaves, fitted to each face's "
-                  f"landmarks): UTKFace test ({n} faces), 256 px:", "",
+        lines += ["", f"**{title}** ({what}): UTKFace test ({n} faces), 256 px:", "",
                   "| model | PSNR | SSIM | PSNR hole | SSIM hole | LPIPS | ID dist | gender agree | ms/face |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for m, s_ in fm.items():
             lines.append(f"| {m} | {f(s_['psnr'], 2)} | {f(s_['ssim'], 4)} | {f(s_['psnr_hole'], 2)} | "
                          f"{f(s_['ssim_hole'], 4)} | {f(s_['lpips'], 4)} | {f(s_.get('identity'), 3)} | "
                          f"{f(s_.get('gender'), 3)} | {f(s_.get('ms'), 0)} |")
-        lines += _realism_table("face-mask holes", fm)
+        lines += _realism_table(holes, fm)
     pp = results.get("pipeline") or {}
     if pp:
         sizes_ = list(next(iter(pp.values())))
@@ -431,13 +440,15 @@ def run_bench(cfg: BenchConfig) -> str:
                                     identity=cfg.identity, data=cfg.data, out=str(out / f"eval-{n}")))
             results["quality"][n] = {**r["summary"], "fd_alexnet": r["fd_alexnet"],
                                      "fd_alexnet_hole": r["fd_alexnet_hole"]}
-    if cfg.runs("facemask"):
-        results["facemask"] = {}
+    for part in HOLE_PARTS:
+        if not cfg.runs(part):
+            continue
+        results[part] = {}
         for n in names:
-            r = run_eval(EvalConfig(model=n, masks="facemask", size=cfg.quality_size, limit=cfg.facemask_limit,
+            r = run_eval(EvalConfig(model=n, masks=part, size=cfg.quality_size, limit=cfg.facemask_limit,
                                     identity=cfg.identity, gender=True, data=cfg.data,
-                                    out=str(out / f"eval-{n}-facemask")))
-            results["facemask"][n] = {**r["summary"]["all"], "fd_alexnet_hole": r["fd_alexnet_hole"]}
+                                    out=str(out / f"eval-{n}-{part}")))
+            results[part][n] = {**r["summary"]["all"], "fd_alexnet_hole": r["fd_alexnet_hole"]}
     if cfg.runs("shapes"):
         results["shapes"] = {}
         for shape in cfg.shapes:
@@ -471,7 +482,7 @@ def run_bench(cfg: BenchConfig) -> str:
         import json
 
         old = json.loads((out / "results.json").read_text())
-        for part, keys in (("speed", names), ("quality", names), ("facemask", names), ("backends", timed),
+        for part, keys in (("speed", names), ("quality", names), *((p, names) for p in HOLE_PARTS), ("backends", timed),
                            ("pipeline", None), ("scale", None), ("video", None)):
             mine = results.get(part) or {}
             if not cfg.runs(part) or keys is None and not mine:

@@ -6,6 +6,7 @@ Specs understood by :func:`mask_source`:
     ``freeform``          procedural strokes+boxes (medium), cycling through the six bins
     ``freeform:thick``    a style (thin, medium, thick), still cycling through the bins
     ``facemask``          a lower-face shape, where a face mask sits on an aligned crop
+    ``eyes``              the shape of sunglasses over the eyes of an aligned crop
     ``PATH``              a folder of mask images (white = hole), cycled in name order
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from unveil.data.paths import data_root
 from unveil.errors import UnveilError
 from unveil.masks.bins import BINS, bin_of, hole_ratio
 from unveil.masks.freeform import STYLES, freeform_mask
-from unveil.masks.shapes import facemask_shape
+from unveil.masks.shapes import eyes_shape, facemask_shape
 from unveil.io import read_mask
 
 
@@ -95,6 +96,16 @@ class FacemaskMasks(MaskSource):
 
 
 @dataclass
+class EyesMasks(MaskSource):
+    seed: int = 0
+    name: str = "eyes"
+
+    def __call__(self, index: int, size: int) -> tuple[np.ndarray, str]:
+        m = eyes_shape(size, (self.seed, index))
+        return m, bin_of(hole_ratio(m))
+
+
+@dataclass
 class FolderMasks(MaskSource):
     folder: Path
     name: str = "folder"
@@ -123,9 +134,11 @@ def mask_source(spec: str = "nvidia", data=None, seed: int = 0) -> MaskSource:
         return FreeformMasks(style, seed, name=f"freeform-{style}")
     if kind == "facemask":
         return FacemaskMasks(seed)
+    if kind == "eyes":
+        return EyesMasks(seed)
     if Path(spec).is_dir():
         return FolderMasks(Path(spec))
     raise UnveilError(
         f"unknown mask source '{spec}': use nvidia[:BIN], freeform[:thin|medium|thick], "
-        f"facemask, or a folder of mask images"
+        f"facemask, eyes, or a folder of mask images"
     )

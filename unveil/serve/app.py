@@ -446,13 +446,12 @@ def create_app(max_upload_mb: float = 20, max_side: int = 8000, default_model: s
         """The inpainters a restoration can use, with their `make bench` numbers, and the default."""
         from unveil.models.catalog import rows
 
-        from unveil.pipeline import AUTO, BY_KIND, default_inpainter
+        from unveil.pipeline import AUTO, by_kind_text, default_inpainter
 
         keep = ModelOut.model_fields.keys()
         auto = ModelOut(name=AUTO, default=engine.default == AUTO,
                         summary="the inpainter measured best for each face's kind of hole: "
-                                + ", ".join(f"{m} for the {k}" for k, m in BY_KIND.items())
-                                + f", {default_inpainter()} otherwise")
+                                + by_kind_text("the ") + f", {default_inpainter()} otherwise")
         out = [auto] + [ModelOut(**{k: v for k, v in r.items() if k in keep} | {"default": r["name"] == engine.default})
                         for r in rows() if r["kind"] == "inpainter"]
         return ModelsOut(default=engine.default, models=out, segmenter=SEGMENTER,

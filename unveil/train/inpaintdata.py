@@ -9,6 +9,8 @@ The mix (:class:`MaskMix`) draws, per sample, one of
     meet in use; flipped and jittered;
   * ``facemask`` - the procedural lower-face shape where a face mask sits, jittered (the
     landmark-guided model trains mostly on these),
+  * ``eyes``     - the procedural shape of sunglasses over the eyes, jittered (lens size and
+    shape, a bridge, temple arms on half the draws),
   * ``real``     - the holes SOCLNET and the pipeline find on the real masked photos' aligned crops
     (the training part of the real pool, :mod:`unveil.train.realpool`; the held-out photos are
     never drawn), flipped and jittered. Real masks reach the nose bridge and the crop's sides,
@@ -30,7 +32,7 @@ from unveil.masks.bins import BINS
 from unveil.masks.freeform import freeform_mask
 
 STYLES = ("thin", "medium", "thick")
-KINDS = ("freeform", "box", "occluder", "facemask", "real")
+KINDS = ("freeform", "box", "occluder", "facemask", "eyes", "real")
 
 
 @dataclass
@@ -96,6 +98,10 @@ class MaskSampler:
             a = cv2.getRotationMatrix2D((s / 2, s / 2), rng.uniform(-6, 6), rng.uniform(0.92, 1.08))
             a[:, 2] += rng.uniform(-0.04, 0.04, 2) * s
             m = cv2.warpAffine(m, a, (s, s), flags=cv2.INTER_LINEAR) >= 0.5
+        elif kind == "eyes":
+            from unveil.masks.shapes import eyes_shape
+
+            m = eyes_shape(s, int(rng.integers(0, 2**31)), jitter=0.04)
         elif kind == "real":
             m = self.real[rng.integers(0, len(self.real))].astype(np.float32)
             if rng.random() < 0.5:
