@@ -110,3 +110,23 @@ def test_bench_prints_realism_rows_and_dashes_for_old_rows():
         "old": {"psnr": 20.0}})
     assert "| new | 0.500 | 0.3000 | 0.900 | 12.00 |" in lines and "| old | – | – | – | – |" in lines
     assert _realism_table("face-mask holes", {"old": {"psnr": 20.0}}) == []
+
+
+def test_bench_scores_the_sunglasses_holes_and_keeps_the_other_rows(data_root, tmp_path):
+    """``unveil bench --only eyes --merge``: the sunglasses table is (re)made, the face-mask rows of
+    the run before are kept as they were."""
+    import json
+
+    from unveil.eval.bench import BenchConfig, run_bench
+
+    old = {"date": "2026-01-01", "speed": {}, "quality": {},
+           "facemask": {"telea": {"n": 7, "psnr": 20.0, "ssim": 0.8, "psnr_hole": 15.0, "ssim_hole": 0.6,
+                                  "lpips": 0.2}},
+           "config": {"sizes": [128], "repeats": 1}}
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    md = run_bench(BenchConfig(out=str(tmp_path), models=["telea"], parts=("eyes",), facemask_limit=4,
+                               docs=False, identity=False, merge=True, data=str(data_root)))
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert r["eyes"]["telea"]["n"] == 4 and 10 < r["eyes"]["telea"]["psnr"] < 40
+    assert r["facemask"] == old["facemask"]
+    assert "**Sunglasses**" in md and "**Face-mask occlusion**" in md and "sunglasses holes" in md
