@@ -85,23 +85,18 @@ class FreeformMasks(MaskSource):
         return freeform_mask(size, (self.seed, index), self.style, bin=b), b
 
 
+#: The procedural holes fitted to the aligned face, by mask-source name.
+SHAPES = {"facemask": facemask_shape, "eyes": eyes_shape}
+
+
 @dataclass
-class FacemaskMasks(MaskSource):
-    seed: int = 0
+class ShapeMasks(MaskSource):
+    """A hole shape of :data:`SHAPES` (``name``), drawn with the seed ``(seed, index)``."""
     name: str = "facemask"
-
-    def __call__(self, index: int, size: int) -> tuple[np.ndarray, str]:
-        m = facemask_shape(size, (self.seed, index))
-        return m, bin_of(hole_ratio(m))
-
-
-@dataclass
-class EyesMasks(MaskSource):
     seed: int = 0
-    name: str = "eyes"
 
     def __call__(self, index: int, size: int) -> tuple[np.ndarray, str]:
-        m = eyes_shape(size, (self.seed, index))
+        m = SHAPES[self.name](size, (self.seed, index))
         return m, bin_of(hole_ratio(m))
 
 
@@ -132,10 +127,8 @@ def mask_source(spec: str = "nvidia", data=None, seed: int = 0) -> MaskSource:
         if style not in STYLES:
             raise UnveilError(f"unknown free-form style '{style}': choose {', '.join(STYLES)}")
         return FreeformMasks(style, seed, name=f"freeform-{style}")
-    if kind == "facemask":
-        return FacemaskMasks(seed)
-    if kind == "eyes":
-        return EyesMasks(seed)
+    if kind in SHAPES:
+        return ShapeMasks(kind, seed)
     if Path(spec).is_dir():
         return FolderMasks(Path(spec))
     raise UnveilError(
