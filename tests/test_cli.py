@@ -64,9 +64,38 @@ def test_eval_verify_on_a_few_pairs(run_cli, data_root, tmp_path):
     for c in ("original", "masked", "restored"):
         assert 0 <= res["conditions"][c]["accuracy"] <= 1
     assert res["conditions"]["original"]["accuracy"] >= 0.75
+    assert res["conditions"]["original"]["auc"] >= 0.75
+    assert len(res["conditions"]["masked"]["fold_threshold_tuned"]) == 3
+    assert "threshold tuned on the other folds" in (tmp_path / "table.md").read_text()
     assert res["config"]["frame"] == "photo" and res["restored_by_model"] > 0.5
     code, _, err = run_cli("eval-verify", "--frame", "tilted", "--data", data_root, "--out", tmp_path)
     assert code == 2 and "--frame must be one of photo, crop" in err
+
+
+def test_verification_auc_and_the_threshold_tuned_on_other_folds():
+    """The ROC AUC and LFW's protocol (threshold best on the other folds) against values worked out
+    by hand on eight pairs."""
+    import numpy as np
+    import pytest
+    from unveil.errors import UnveilError
+    from unveil.eval.verify import best_threshold, roc_auc, tuned_fold_accuracy
+
+    dist = np.array([0.3, 0.5, 0.7, 0.4, 0.6, 0.9, 0.2, 0.8])
+    same = np.array([True, True, False, False, True, False, True, False])
+    folds = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    # matched 0.2 0.3 0.5 0.6 against mismatched 0.4 0.7 0.8 0.9: 14 of 16 pairs ordered right
+    assert roc_auc(dist, same) == pytest.approx(14 / 16)
+    assert roc_auc(np.array([0.5, 0.5]), np.array([True, False])) == pytest.approx(0.5)
+    # fold 1 (0.2 s, 0.6 s, 0.8 d, 0.9 d): every threshold in (0.6, 0.8) is right on all four, the
+    # midpoint 0.7; fold 0 judged with it: 0.3 s, 0.5 s and 0.7 d right, 0.4 d wrong
+    assert best_threshold(dist[4:], same[4:]) == pytest.approx(0.7)
+    accs, thrs = tuned_fold_accuracy(dist, same, folds)
+    assert thrs[0] == pytest.approx(0.7) and accs[0] == pytest.approx(0.75)
+    # fold 0 (0.3 s, 0.4 d, 0.5 s, 0.7 d): 3 of 4 at best, first at 0.35; fold 1 judged with it:
+    # 0.2 s, 0.8 d and 0.9 d right, 0.6 s wrong
+    assert thrs[1] == pytest.approx(0.35) and accs[1] == pytest.approx(0.75)
+    with pytest.raises(UnveilError, match="matched and mismatched"):
+        roc_auc(dist[same], same[same])
 
 
 def test_the_verification_hole_sits_on_the_aligned_face(astronaut_face):
