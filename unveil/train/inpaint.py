@@ -28,7 +28,7 @@ from unveil.errors import UnveilError
 from unveil.train import losses as L
 from unveil.train.config import TrainConfig
 from unveil.train.engine import Task, batches, init_path, task
-from unveil.train.inpaintdata import InpaintData, MaskMix
+from unveil.train.inpaintdata import InpaintData, MaskMix, face_weights
 
 
 @dataclass
@@ -64,6 +64,10 @@ class InpaintTrainConfig(TrainConfig):
     guide_occluded: float = 0.0
     #: guided networks with an age channel: noise added to the labelled age code (20 years a unit)
     age_noise: float = 0.3
+    #: guided networks: draw turned heads (|yaw| of the cached mesh at least ``TURNED``, about a
+    #: tenth of UTKFace) this many times as often as other faces (1: uniform). Real masked photos
+    #: of turned heads get a frontal mouth (docs/benchmarks.md); UTKFace has few of them.
+    turned_weight: float = 1.0
     val_faces: int = 48
     val_masks: str = "nvidia"
     #: train a refiner (``network: refiner``) after this registered inpainter, whose shipped weights
@@ -236,9 +240,20 @@ class InpaintTask(Task):
     def start(self, step: int) -> None:
         cfg = self.cfg
         gen = torch.Generator().manual_seed(cfg.seed + step)
-        self.batches = batches(DataLoader(self.ctx.shard(self.data), batch_size=cfg.batch, shuffle=True,
-                                          drop_last=True, num_workers=cfg.workers, generator=gen,
-                                          persistent_workers=cfg.workers > 0))
+        items = self.ctx.shard(self.data)
+        order = {"shuffle": True}
+        if cfg.turned_weight != 1.0:
+            from torch.utils.data import WeightedRandomSampler
+
+            if not getattr(self.data, "guided", False):
+                raise UnveilError("turned_weight needs a guided network (its faces' cached meshes)")
+            w = face_weights(self.data.points, cfg.turned_weight)
+            if items is not self.data:  # this rank's share
+                w = w[list(items.indices)]
+            order = {"sampler": WeightedRandomSampler(torch.from_numpy(w), len(w), replacement=True,
+                                                      generator=gen)}
+        self.batches = batches(DataLoader(items, batch_size=cfg.batch, drop_last=True, num_workers=cfg.workers,
+                                          generator=gen, persistent_workers=cfg.workers > 0, **order))
 
     def step(self, step: int) -> dict[str, float]:
         cfg, dev, fmt = self.cfg, self.ctx.device, self.fmt
