@@ -164,3 +164,12 @@ def test_eval_harness_reports_gender_consistency(tmp_path, data_root):
     men = [x["psnr"] for x in rows if x["sex"] == 0]
     assert groups["men"]["psnr"] == pytest.approx(np.mean(men))
     assert "By group" in r["table"] and "| men |" in r["table"]
+    # and by pose: the truth's yaw splits the faces with a mesh into frontal and turned heads
+    from unveil.face.detect import TURNED
+
+    posed = [x for x in rows if x["yaw"] is not None]
+    assert len(posed) >= 6 and all(abs(x["yaw"]) < 0.6 for x in posed)
+    turned = [x for x in posed if abs(x["yaw"]) >= TURNED]
+    assert groups["frontal"]["n"] == len(posed) - len(turned)
+    assert groups.get("turned head", {"n": 0})["n"] == len(turned)
+    assert groups["frontal"]["psnr"] == pytest.approx(np.mean([x["psnr"] for x in posed if x not in turned]))

@@ -249,7 +249,8 @@ def test_training_guides_can_come_from_the_occluded_face(data_root, tmp_path, mo
 def test_turned_heads_are_found_by_their_yaw_and_drawn_more_often(astronaut_mesh):
     """``turned_weight``: the yaw proxy on hand-made meshes and the astronaut's (frontal, and its
     mirror image the other way), and the sampling weights it gives."""
-    from unveil.train.inpaintdata import EYE_OUTER, NOSE_TIP, TURNED, face_weights, head_yaw
+    from unveil.face.detect import EYE_OUTER, NOSE_TIP, TURNED, head_yaw
+    from unveil.train.inpaintdata import face_weights
 
     mesh = np.full((3, 478, 2), 0.5, np.float32)
     mesh[:, EYE_OUTER[0]] = (0.3, 0.3)

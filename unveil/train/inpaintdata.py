@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from unveil.data.dataset import FaceDataset
 from unveil.errors import UnveilError
+from unveil.face.detect import TURNED, head_yaw
 from unveil.masks.bins import BINS
 from unveil.masks.freeform import freeform_mask
 
@@ -187,26 +188,9 @@ class InpaintData(Dataset):
                                                      channels=self.guide_channels))
 
 
-#: MediaPipe face-mesh indices: the nose tip and the outer corners of the eyes
-NOSE_TIP, EYE_OUTER = 1, (33, 263)
-#: a head counts as turned from this |yaw| (:func:`head_yaw`): about a tenth of UTKFace's train faces
-TURNED = 0.15
-
-
-def head_yaw(points: np.ndarray) -> np.ndarray:
-    """A yaw proxy per face of (N, 478, 2) meshes: the nose tip's horizontal offset from the
-    mid-point of the outer eye corners, in eye distances (0 frontal, about +-0.3 for a head turned
-    by 30 degrees); NaN where a face has no mesh."""
-    points = np.asarray(points, np.float64)
-    a, b = points[:, EYE_OUTER[0]], points[:, EYE_OUTER[1]]
-    dist = np.linalg.norm(b - a, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (points[:, NOSE_TIP, 0] - (a[:, 0] + b[:, 0]) / 2) / dist
-
-
 def face_weights(points: np.ndarray, turned_weight: float) -> np.ndarray:
-    """Sampling weight per face: ``turned_weight`` for a turned head (|yaw| >= :data:`TURNED`),
-    1 for the others and for faces without a mesh."""
+    """Sampling weight per face: ``turned_weight`` for a turned head (|yaw| at least ``TURNED``,
+    :func:`unveil.face.detect.head_yaw`), 1 for the others and for faces without a mesh."""
     if not turned_weight > 0:
         raise UnveilError(f"turned_weight must be above 0, got {turned_weight}")
     yaw = np.abs(head_yaw(points))
