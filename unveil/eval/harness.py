@@ -133,7 +133,7 @@ def _turned(r: dict) -> bool | None:
 
 #: Groups of faces in :func:`by_group`: (name, test on a per-image row). UTKFace labels give the
 #: age and gender (0 man, 1 woman); the pose is the truth's yaw (:func:`unveil.face.detect.head_yaw`,
-#: measured with the realism numbers): turned from 0.15 eye distances, about a tenth of UTKFace.
+#: measured with the realism numbers): turned from ``TURNED`` (0.15) eye distances.
 GROUPS = (("women", lambda r: r.get("sex") == 1), ("men", lambda r: r.get("sex") == 0),
           ("age 0-19", lambda r: r.get("age") is not None and r["age"] < 20),
           ("age 20-34", lambda r: r.get("age") is not None and 20 <= r["age"] < 35),

@@ -64,8 +64,8 @@ class InpaintTrainConfig(TrainConfig):
     guide_occluded: float = 0.0
     #: guided networks with an age channel: noise added to the labelled age code (20 years a unit)
     age_noise: float = 0.3
-    #: guided networks: draw turned heads (|yaw| of the cached mesh at least ``TURNED``, about a
-    #: tenth of UTKFace) this many times as often as other faces (1: uniform). Real masked photos
+    #: guided networks: draw turned heads (|yaw| of the cached mesh at least ``TURNED``, 12 % of
+    #: the train faces) this many times as often as other faces (1: uniform). Real masked photos
     #: of turned heads get a frontal mouth (docs/benchmarks.md); UTKFace has few of them.
     turned_weight: float = 1.0
     val_faces: int = 48
