@@ -49,15 +49,15 @@ MIN_FACE = 24
 #: without the refiner) and FD on the hole's boxes (16.2); identity distance 0.392, dlib finds a face
 #: on 98 %; PSNR 24.21 dB against its fidelity variant's 24.29 (``lgface-fidelity``, smoother,
 #: detail 0.14) and far above ifacenet (detail 0.09, LPIPS-VGG 0.437). Over the eyes (the
-#: sunglasses hole, ``--masks eyes``, ``make bench`` on 100 test faces) lgface (stage 6e3, trained
-#: on such holes too) paints eyelids and eyes where ifacenet paints a blur: LPIPS 0.056 against
-#: 0.101, LPIPS-VGG box 0.263 against 0.351, identity distance 0.373 against 0.414, detail 1.06
-#: against 0.14, dlib finds a face on 99 % against 94 %, PSNR 28.65 against 28.21 dB (stage 6f,
+#: sunglasses hole, ``--masks eyes``, ``make bench`` on 100 test faces) lgface (stage 6e4, trained
+#: on such holes too) paints eyelids and eyes where ifacenet paints a blur: LPIPS 0.055 against
+#: 0.101, LPIPS-VGG box 0.260 against 0.351, identity distance 0.367 against 0.414, detail 1.05
+#: against 0.14, dlib finds a face on 98 % against 94 %, PSNR 28.79 against 28.21 dB (stage 6f,
 #: before it: 0.064, 0.284, 0.397, 0.87, 97 %, 28.05). Other holes (hands, objects, hair; the
 #: NVIDIA bins as their proxy, 200 test faces) get the best-ranked model, ifacenet: it is nearer the
-#: person (identity distance 0.377 against lgface stage 6e3's 0.405) and the truth (PSNR 28.88
-#: against 27.90 dB), and even on LPIPS-VGG box (0.237 against 0.236); lgface leads on
-#: LPIPS-AlexNet (0.110 against 0.121), FD on the hole boxes (6.1 against 9.8) and detail (0.88
+#: person (identity distance 0.377 against lgface stage 6e4's 0.404) and the truth (PSNR 28.88
+#: against 27.94 dB), and about even on LPIPS-VGG box (0.237 against 0.235); lgface leads on
+#: LPIPS-AlexNet (0.109 against 0.121), FD on the hole boxes (6.0 against 9.8) and detail (0.88
 #: against 0.17), numbers of the features it trains on or near them.
 AUTO = "auto"
 BY_KIND = {"lower face": "lgface", "eyes": "lgface"}
