@@ -34,7 +34,7 @@ def test_every_learned_model_has_a_train_command():
     train = next(g.typer_instance for g in app.registered_groups if g.name == "train")
     commands = {c.name for c in train.registered_commands}
     learned = {n for n in models.available(None) if models.info(n).network}
-    assert learned == {"cutface", "gender", "ifacenet", "ifacenet-single", "in2", "lgface",
+    assert learned == {"cutface", "gender", "ifacenet", "ifacenet-fidelity", "ifacenet-single", "in2", "lgface",
                        "lgface-fidelity", "soclnet", "soclnet-noattn"}
     assert commands == learned | {"lgface-refiner"}
 

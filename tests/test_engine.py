@@ -28,7 +28,7 @@ def test_every_shipped_config_reads_and_names_a_registered_model():
 
 
 def test_overrides_and_sets_merge_at_any_depth():
-    cfg = load_config("ifacenet", sets=["loss.perceptual=0.05", "masks.weights.box=0.4", "betas=[0.5, 0.9]"],
+    cfg = load_config("ifacenet-fidelity", sets=["loss.perceptual=0.05", "masks.weights.box=0.4", "betas=[0.5, 0.9]"],
                       steps=7, model={"width": 16})
     assert cfg.steps == 7 and cfg.loss.perceptual == 0.05 and cfg.loss.l1_hole == 6.0  # the YAML's value kept
     assert cfg.masks.weights == {"freeform": 0.5, "box": 0.4, "occluder": 0.35}

@@ -22,9 +22,10 @@ def _tiny(network, tmp_path, data_root, **kw):
                      "decoder_hidden": 16, "prefill": False}}[network]
     base = dict(size=64, batch=4, steps=40, lr=3e-3, warmup=5, train_limit=64, val_every=0,
                 ckpt_every=10, masks=NO_OCCLUDERS, out=str(tmp_path / network), data=str(data_root),
-                model=model)
+                model=model, name=network)
     base.update(kw)
-    return load_config(network, **base)
+    # IFACENET's pixel-loss recipe (ifacenet.yaml is its realism fine-tune of the shipped weights)
+    return load_config({"ifacenet": "ifacenet-fidelity"}.get(network, network), **base)
 
 
 @pytest.mark.parametrize("network", ["ifacenet", "in2"])
@@ -117,6 +118,7 @@ def _hole_psnr(name, test_faces):
 
 
 @pytest.mark.parametrize("name,over_telea,over_start", [("ifacenet", 1.0, 0.75),
+                                                         ("ifacenet-fidelity", 1.0, 0.75),
                                                          ("ifacenet-single", 1.0, 0.75),
                                                          ("in2", 0.25, 0.0)])
 def test_shipped_weights_beat_telea_and_their_own_starting_fill_inside_the_hole(name, over_telea, over_start,

@@ -144,7 +144,7 @@ def test_run_export_lines(tmp_path):
     lines = uo.run_export(["soclnet-noattn"], tmp_path)
     assert len(lines) == 1 and lines[0].startswith("soclnet-noattn: ") and "MB" in lines[0]
     assert "max |onnx - torch|" in lines[0] and (tmp_path / "soclnet-noattn.onnx").exists()
-    assert set(uo.exportable()) == {"ifacenet", "ifacenet-single", "soclnet", "soclnet-noattn", "cutface",
+    assert set(uo.exportable()) == {"ifacenet", "ifacenet-fidelity", "ifacenet-single", "soclnet", "soclnet-noattn", "cutface",
                                     "lgface", "lgface-fidelity"}
     assert set(uo.not_exportable()) == {"in2"}
 

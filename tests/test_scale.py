@@ -204,18 +204,18 @@ def test_two_gloo_ranks_take_the_one_process_step(tmp_path):
 
 def test_train_on_two_processes_writes_weights_and_resumes(data_root, tmp_path):
     out = tmp_path / "run"
-    code, stdout, err = _cli("train", "ifacenet", "--nproc", "2", "--steps", "4", "--batch", "2", "--size", "64",
+    code, stdout, err = _cli("train", "ifacenet-fidelity", "--nproc", "2", "--steps", "4", "--batch", "2", "--size", "64",
                              "--out", out, "--set", "val_faces=8")
     assert code == 0, err[-3000:]
-    assert (out / "ifacenet.safetensors").exists() and "trained 4 steps" in stdout
+    assert (out / "ifacenet_fidelity.safetensors").exists() and "trained 4 steps" in stdout
     from safetensors import safe_open
 
-    with safe_open(out / "ifacenet.safetensors", "pt") as f:
+    with safe_open(out / "ifacenet_fidelity.safetensors", "pt") as f:
         meta = f.metadata()
     assert "x 2 processes" in json.dumps(meta)
     log = [json.loads(ln) for ln in (out / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [4]  # rank 0 alone logs
-    code, stdout, err = _cli("train", "ifacenet", "--nproc", "2", "--steps", "6", "--batch", "2", "--size", "64",
+    code, stdout, err = _cli("train", "ifacenet-fidelity", "--nproc", "2", "--steps", "6", "--batch", "2", "--size", "64",
                              "--out", out, "--set", "val_faces=8")
     assert code == 0, err[-3000:]
     assert "trained 6 steps" in stdout

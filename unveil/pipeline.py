@@ -54,11 +54,12 @@ MIN_FACE = 24
 #: 0.101, LPIPS-VGG box 0.260 against 0.351, identity distance 0.367 against 0.414, detail 1.05
 #: against 0.14, dlib finds a face on 98 % against 94 %, PSNR 28.79 against 28.21 dB (stage 6f,
 #: before it: 0.064, 0.284, 0.397, 0.87, 97 %, 28.05). Other holes (hands, objects, hair; the
-#: NVIDIA bins as their proxy, 200 test faces) get the best-ranked model, ifacenet: it is nearer the
-#: person (identity distance 0.377 against lgface stage 6e4's 0.404) and the truth (PSNR 28.88
-#: against 27.94 dB), and about even on LPIPS-VGG box (0.237 against 0.235); lgface leads on
-#: LPIPS-AlexNet (0.109 against 0.121), FD on the hole boxes (6.0 against 9.8) and detail (0.88
-#: against 0.17), numbers of the features it trains on or near them.
+#: NVIDIA bins as their proxy, 200 test faces) get the best-ranked model, ifacenet (its realism
+#: fine-tune since 2026-12-07): it is nearer the person (identity distance 0.395 against lgface stage
+#: 6e4's 0.404) and the truth (PSNR 28.54 against 27.94 dB), and ahead on LPIPS-VGG box (0.216
+#: against 0.235), LPIPS (0.107 against 0.109) and FD on the hole boxes (4.7 against 6.0); lgface
+#: paints more detail (0.88 against 0.31). Before the fine-tune (``ifacenet-fidelity``: 0.377,
+#: 28.88 dB, 0.237, 0.121, 9.8, 0.17) it was nearer still but a blur.
 AUTO = "auto"
 BY_KIND = {"lower face": "lgface", "eyes": "lgface"}
 

@@ -73,7 +73,8 @@ def rows() -> list[dict]:
 
 def catalog() -> list[str]:
     """Lines of the `unveil models` table."""
-    lines = [f"{'name':<16}{'kind':<11}{'params':>8}{'MB':>6}  {'numbers (make bench)':<34}{'ms':>6}  summary"]
+    w = max([16] + [len(r["name"]) + 1 for r in rows()])  # the longest name, one space after it
+    lines = [f"{'name':<{w}}{'kind':<11}{'params':>8}{'MB':>6}  {'numbers (make bench)':<34}{'ms':>6}  summary"]
     for r in rows():
         params = f"{r['params'] / 1e6:.2f}M" if "params" in r else "-"
         mb = f"{r['mb']:.1f}" if "mb" in r else "-"
@@ -86,7 +87,7 @@ def catalog() -> list[str]:
             nums = "-"
         ms = f"{r['ms']:.0f}" if r.get("ms") else "-"
         star = " (default)" if r["default"] else ""
-        lines.append(f"{r['name']:<16}{r['kind']:<11}{params:>8}{mb:>6}  {nums:<34}{ms:>6}  {r['summary']}{star}")
+        lines.append(f"{r['name']:<{w}}{r['kind']:<11}{params:>8}{mb:>6}  {nums:<34}{ms:>6}  {r['summary']}{star}")
     if not _results():
         lines.append("(no bench/results.json here: run `make bench` for the numbers)")
     return lines

@@ -147,13 +147,24 @@ class IFACENet(nn.Module):
         return on_fill(base, self.out(y), self.training)
 
 
-@register("ifacenet", summary="IFACENET: ensemble-encoder autoencoder (trained, shipped)", rank=40,
-          tags=("learned",))
+@register("ifacenet", summary="IFACENET: ensemble-encoder autoencoder, fine-tuned for realism (trained, shipped)",
+          rank=40, tags=("learned",))
 class IFACENetInpainter(NeuralInpainter):
-    """IFACENET inpainter with the shipped weights (``weights=`` another file)."""
+    """IFACENET inpainter with the shipped weights (``weights=`` another file): since 2026-12-07 the
+    realism fine-tune (perceptual + SN-PatchGAN losses, ``unveil/weights/ifacenet.md``)."""
 
     network_name = "ifacenet"
     weight_name = "ifacenet"
+
+
+@register("ifacenet-fidelity", summary="IFACENET trained on pixel losses (L1 + SSIM): the fidelity variant, "
+                                       "best PSNR, smoothest fill", rank=3, tags=("learned", "fidelity"))
+class IFACENetFidelityInpainter(IFACENetInpainter):
+    """The same network with the weights of IFACENET's pixel-loss training (shipped as ``ifacenet``
+    until 2026-12-07), before the realism fine-tune: what to use when PSNR / SSIM against the truth
+    matter more than a drawn mouth."""
+
+    weight_name = "ifacenet_fidelity"
 
 
 @register("ifacenet-single", summary="IFACENET with one encoder branch of the same size (ablation)",
