@@ -73,9 +73,10 @@ def rows() -> list[dict]:
 
 def catalog() -> list[str]:
     """Lines of the `unveil models` table."""
-    w = max([16] + [len(r["name"]) + 1 for r in rows()])  # the longest name, one space after it
+    table = rows()  # opens every weight file: once
+    w = max([16] + [len(r["name"]) + 1 for r in table])  # the longest name, one space after it
     lines = [f"{'name':<{w}}{'kind':<11}{'params':>8}{'MB':>6}  {'numbers (make bench)':<34}{'ms':>6}  summary"]
-    for r in rows():
+    for r in table:
         params = f"{r['params'] / 1e6:.2f}M" if "params" in r else "-"
         mb = f"{r['mb']:.1f}" if "mb" in r else "-"
         if "psnr" in r and r["psnr"] is not None:
