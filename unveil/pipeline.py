@@ -50,9 +50,10 @@ MIN_FACE = 24
 #: on 98 %; PSNR 24.21 dB against its fidelity variant's 24.29 (``lgface-fidelity``, smoother,
 #: detail 0.14) and far above ifacenet (detail 0.09, LPIPS-VGG 0.437). Over the eyes (the
 #: sunglasses hole, ``--masks eyes``, ``make bench`` on 100 test faces) lgface (stage 6e4, trained
-#: on such holes too) paints eyelids and eyes where ifacenet paints a blur: LPIPS 0.055 against
-#: 0.101, LPIPS-VGG box 0.260 against 0.351, identity distance 0.367 against 0.414, detail 1.05
-#: against 0.14, dlib finds a face on 98 % against 94 %, PSNR 28.79 against 28.21 dB (stage 6f,
+#: on such holes too) paints eyelids and eyes where ifacenet paints dark smudges: LPIPS 0.055 against
+#: 0.076, LPIPS-VGG box 0.260 against 0.293, identity distance 0.367 against 0.410, detail 1.05
+#: against 0.30, dlib finds a face on 98 % against 96 %, PSNR 28.79 against 27.88 dB (ifacenet-fidelity:
+#: 0.101, 0.351, 0.414, 0.14, 94 %, 28.21; lgface stage 6f,
 #: before it: 0.064, 0.284, 0.397, 0.87, 97 %, 28.05). Other holes (hands, objects, hair; the
 #: NVIDIA bins as their proxy, 200 test faces) get the best-ranked model, ifacenet (its realism
 #: fine-tune since 2026-12-07): it is nearer the person (identity distance 0.395 against lgface stage
