@@ -28,7 +28,7 @@ def test_help_lists_every_command(run_cli):
 
 def test_every_learned_model_has_a_train_command():
     """`unveil train NAME` exists for exactly the registered models that run a network, and for
-    the refiner one of them runs after its network: each has its shipped YAML config."""
+    the refiners two of them run after their networks: each has its shipped YAML config."""
     from unveil import models
 
     train = next(g.typer_instance for g in app.registered_groups if g.name == "train")
@@ -36,7 +36,7 @@ def test_every_learned_model_has_a_train_command():
     learned = {n for n in models.available(None) if models.info(n).network}
     assert learned == {"cutface", "gender", "ifacenet", "ifacenet-fidelity", "ifacenet-single", "in2", "lgface",
                        "lgface-fidelity", "soclnet", "soclnet-noattn"}
-    assert commands == learned | {"lgface-refiner"}
+    assert commands == learned | {"lgface-refiner", "ifacenet-refiner"}
 
 
 def test_eval_on_8_real_faces_writes_every_metric(run_cli, data_root, tmp_path):

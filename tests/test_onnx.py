@@ -60,15 +60,19 @@ def test_exported_graph_matches_torch_on_a_real_face(name, tmp_path, astronaut_f
 
 def test_onnx_inpainter_agrees_with_torch_and_keeps_pixels_outside_the_hole(astronaut_face):
     mask = _hole(256, 256)
-    ort_model = models.load("ifacenet", backend="onnx")
-    torch_model = models.load("ifacenet", backend="torch")
-    assert (ort_model.backend, torch_model.backend) == ("onnx", "torch")
-    a, b = ort_model.inpaint(astronaut_face, mask), torch_model.inpaint(astronaut_face, mask)
-    assert a.shape == astronaut_face.shape and a.dtype == np.uint8
-    np.testing.assert_array_equal(a[~mask], astronaut_face[~mask])
-    d = np.abs(a.astype(int) - b.astype(int))
-    assert d.max() <= 2 and d.mean() < 0.05
-    # a batch of two equal-size faces (one flipped) through the same graph
+    # with its detail refiner (a second graph) and without it
+    for refine in (True, False):
+        ort_model = models.load("ifacenet", backend="onnx", refine=refine)
+        torch_model = models.load("ifacenet", backend="torch", refine=refine)
+        assert (ort_model.backend, torch_model.backend) == ("onnx", "torch")
+        assert (ort_model._refiner_ort is not None) == refine and torch_model._refiner_ort is None
+        a, b = ort_model.inpaint(astronaut_face, mask), torch_model.inpaint(astronaut_face, mask)
+        assert a.shape == astronaut_face.shape and a.dtype == np.uint8
+        np.testing.assert_array_equal(a[~mask], astronaut_face[~mask])
+        d = np.abs(a.astype(int) - b.astype(int))
+        assert d.max() <= 2 and d.mean() < 0.05
+    # a batch of two equal-size faces (one flipped) through the same graph (without the refiner,
+    # which runs on the batch's common hole box: its zero padding then sits elsewhere)
     flipped = astronaut_face[:, ::-1].copy()
     outs = ort_model.inpaint_batch([astronaut_face, flipped], [mask, mask[:, ::-1].copy()])
     np.testing.assert_array_equal(outs[0], a)

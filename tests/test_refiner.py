@@ -99,7 +99,8 @@ def test_a_refiner_trains_on_the_frozen_coarse_fill_and_adds_the_detail_it_lacks
     assert refined_gap < 0.95 * coarse_gap, (coarse_gap, refined_gap)
 
 
-def test_lgface_runs_its_refiner_on_the_hole_only_and_the_fidelity_variant_has_none():
+@pytest.mark.parametrize("name", ["lgface", "ifacenet"])
+def test_a_model_runs_its_refiner_on_the_hole_only_and_the_fidelity_variant_has_none(name):
     from skimage import data
 
     from unveil import models
@@ -107,10 +108,10 @@ def test_lgface_runs_its_refiner_on_the_hole_only_and_the_fidelity_variant_has_n
 
     face = np.ascontiguousarray(data.astronaut()[10:266, 120:376])
     hole = facemask_shape(256, 0)
-    plain = models.load("lgface", refine=False)
-    refined = models.load("lgface")
+    plain = models.load(name, refine=False)
+    refined = models.load(name)
     assert plain.refiner is None and refined.refiner is not None
-    assert models.load("lgface-fidelity").refiner is None
+    assert models.load(f"{name}-fidelity").refiner is None
     a, b = plain.inpaint(face, hole), refined.inpaint(face, hole)
     assert np.array_equal(b[~hole], face[~hole])
     diff = np.abs(a.astype(int) - b.astype(int)).max(-1)
@@ -144,3 +145,25 @@ def test_a_refiner_can_train_on_candidate_coarse_weights(tmp_path, data_root, mo
     mine = load_file(str(shipped("lgface")))
     k = next(k for k in want if k in got and not torch.equal(want[k], mine[k]))
     assert torch.allclose(got[k].float(), want[k].float())
+
+
+def test_the_ifacenet_refiner_trains_behind_its_unguided_coarse_net(tmp_path, data_root, monkeypatch):
+    """IFACENET takes no guide: the refiner's batches hold a face and its hole only, the frozen
+    coarse fill keeps every pixel outside the hole and changes the hole, and a training step runs
+    on it with every loss of the recipe."""
+    from unveil.train.engine import TASKS, Context
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("ifacenet-refiner", size=160, patch=96, batch=2, train_limit=4, data=str(data_root),
+                      masks={"weights": {"freeform": 1.0, "box": 0.0, "real": 0.0}})
+    assert cfg.coarse == "ifacenet"
+    task = TASKS["inpaint"](cfg, Context(torch.device("cpu"), progress=False))
+    task.build()
+    assert not task.data.guided and len(task.data[0]) == 2
+    x, m = (torch.stack(t) for t in zip(*[task.data[i] for i in range(2)]))
+    y = task.coarse_fill(x, m, [])
+    assert torch.equal(y * (1 - m), x * (1 - m))
+    assert float(((y - x).abs() * m).sum() / m.sum()) > 0.01
+    task.start(0)
+    parts = task.step(0)
+    assert np.isfinite(parts["loss"]) and {"l1", "perc", "detail", "adv", "fm", "d"} <= set(parts)

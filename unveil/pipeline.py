@@ -50,17 +50,17 @@ MIN_FACE = 24
 #: on 98 %; PSNR 24.21 dB against its fidelity variant's 24.29 (``lgface-fidelity``, smoother,
 #: detail 0.14) and far above ifacenet (detail 0.09, LPIPS-VGG 0.437). Over the eyes (the
 #: sunglasses hole, ``--masks eyes``, ``make bench`` on 100 test faces) lgface (stage 6e4, trained
-#: on such holes too) paints eyelids and eyes where ifacenet paints dark smudges: LPIPS 0.055 against
-#: 0.076, LPIPS-VGG box 0.260 against 0.293, identity distance 0.367 against 0.410, detail 1.05
-#: against 0.30, dlib finds a face on 98 % against 96 %, PSNR 28.79 against 27.88 dB (ifacenet-fidelity:
-#: 0.101, 0.351, 0.414, 0.14, 94 %, 28.21; lgface stage 6f,
-#: before it: 0.064, 0.284, 0.397, 0.87, 97 %, 28.05). Other holes (hands, objects, hair; the
-#: NVIDIA bins as their proxy, 200 test faces) get the best-ranked model, ifacenet (its realism
-#: fine-tune since 2026-12-07): it is nearer the person (identity distance 0.395 against lgface stage
-#: 6e4's 0.404) and the truth (PSNR 28.54 against 27.94 dB), and ahead on LPIPS-VGG box (0.216
-#: against 0.235), LPIPS (0.107 against 0.109) and FD on the hole boxes (4.7 against 6.0); lgface
-#: paints more detail (0.88 against 0.31). Before the fine-tune (``ifacenet-fidelity``: 0.377,
-#: 28.88 dB, 0.237, 0.121, 9.8, 0.17) it was nearer still but a blur.
+#: on such holes too) paints eyelids and eyes where ifacenet (with its refiner) paints dark smudges:
+#: LPIPS 0.055 against 0.064, LPIPS-VGG box 0.260 against 0.280, identity distance 0.367 against
+#: 0.406, detail 1.05 against 0.68, dlib finds a face on 98 % against 96 %, PSNR 28.79 against
+#: 27.56 dB (ifacenet-fidelity: 0.101, 0.351, 0.414, 0.14, 94 %, 28.21; lgface stage 6f, before
+#: it: 0.064, 0.284, 0.397, 0.87, 97 %, 28.05). Other holes (hands, objects, hair; the NVIDIA bins
+#: as their proxy, 200 test faces) get the best-ranked model, ifacenet (its realism fine-tune and
+#: its 256 px refiner since 2026-12-07): it is nearer the person (identity distance 0.394 against
+#: lgface stage 6e4's 0.404) and the truth (PSNR 28.27 against 27.94 dB), and ahead on LPIPS-VGG
+#: box (0.209 against 0.235), LPIPS (0.099 against 0.109) and FD on the hole boxes (5.5 against
+#: 6.0); lgface paints more detail (0.88 against 0.67). Before the fine-tune
+#: (``ifacenet-fidelity``: 0.377, 28.88 dB, 0.237, 0.121, 9.8, 0.17) it was nearer still but a blur.
 AUTO = "auto"
 BY_KIND = {"lower face": "lgface", "eyes": "lgface"}
 

@@ -155,6 +155,7 @@ class IFACENetInpainter(NeuralInpainter):
 
     network_name = "ifacenet"
     weight_name = "ifacenet"
+    refiner_weight = "ifacenet_refiner"
 
 
 @register("ifacenet-fidelity", summary="IFACENET trained on pixel losses (L1 + SSIM): the fidelity variant, "
@@ -165,6 +166,7 @@ class IFACENetFidelityInpainter(IFACENetInpainter):
     matter more than a drawn mouth."""
 
     weight_name = "ifacenet_fidelity"
+    refiner_weight = ""
 
 
 @register("ifacenet-single", summary="IFACENET with one encoder branch of the same size (ablation)",
@@ -174,3 +176,4 @@ class IFACENetSingleInpainter(IFACENetInpainter):
     parameters, trained with the same recipe and budget (its weights carry the config)."""
 
     weight_name = "ifacenet_single"
+    refiner_weight = ""

@@ -42,9 +42,10 @@ INSTALL_HINT = "pip install onnx onnxruntime (versions pinned in pyproject.toml)
 #:   lgface          inpaint  torch 77.2 ms, ORT 65.2 ms (1.18x, quiet machine; 440 vs 190 ms when busy)
 #:   lgface-refiner  the refiner after lgface, on a 170x256 hole box: torch 211 ms, ORT 27 ms (busy machine)
 #: in2 does not export (see the module docstring).
-#: The fidelity variants run the same networks as ifacenet and lgface.
+#: The fidelity variants run the same networks as ifacenet and lgface, ifacenet-refiner the same as
+#: lgface-refiner.
 ORT_FASTER = frozenset({"ifacenet", "ifacenet-fidelity", "soclnet", "soclnet-noattn", "lgface", "lgface-fidelity",
-                        "lgface-refiner"})
+                        "lgface-refiner", "ifacenet-refiner"})
 
 def runtime_available() -> bool:
     """Whether onnx and onnxruntime can be imported (without importing them)."""

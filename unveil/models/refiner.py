@@ -11,7 +11,7 @@ resolution, ``blocks`` dilated residual blocks there (the receptive field, about
 resolution, covers a mouth), a convolution and a nearest-neighbour resize back up (no transposed
 convolution: no checkerboard), the stem's features joined again (skip) in a full-resolution
 convolution, and a last convolution that starts at zero,
-so an untrained refiner returns its input. With ``unshuffle: 2`` (what ``lgface`` ships) all of
+so an untrained refiner returns its input. With ``unshuffle: 2`` (what ``lgface`` and ``ifacenet`` ship) all of
 it works on the input folded space-to-depth (2 x 2 pixels into channels, half the resolution) and
 the last convolution's channels are unfolded depth-to-space into the full-resolution residual:
 about 2.5x cheaper, for as much detail (0.67 against 0.63 of the truth's). About 0.1 M
@@ -23,7 +23,8 @@ Contract (not the inpainters' one: its input is already filled)::
     forward(y, m) -> y'     y: N x 3 x H x W in [-1, 1], the coarse fill composited into the crop,
                             m: N x 1 x H x W (1 = hole), y': y plus the residual, any H, W >= 8
 
-Trained by the inpainting task with ``coarse:`` set (``unveil train lgface-refiner``).
+Trained by the inpainting task with ``coarse:`` set (``unveil train lgface-refiner``,
+``unveil train ifacenet-refiner``).
 """
 from __future__ import annotations
 
