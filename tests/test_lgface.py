@@ -193,8 +193,11 @@ def test_shipped_lgface_beats_telea_on_face_mask_holes(facemask_hole_gains):
 
 def test_shipped_lgface_paints_eyes_closer_than_ifacenet(data_root, tmp_path):
     """The pipeline fills holes over the eyes with lgface (``BY_KIND``) because it measured closer
-    to the truth there than IFACENET, which paints a blur: LPIPS on 16 test faces with the
-    sunglasses hole, and the fine detail inside the hole."""
+    to the truth there than IFACENET, which paints dark smudges: LPIPS, LPIPS-VGG on the hole's box,
+    PSNR and the fine detail inside the hole, on 16 test faces with the sunglasses hole. Measured
+    (IFACENET with its refiner, 2026-12-07): LPIPS 0.055 against 0.068, LPIPS-VGG 0.249 against
+    0.278, detail 0.82 against 0.52, PSNR 28.39 against 27.10 dB (before IFACENET's realism
+    fine-tune and refiner the LPIPS gap was over 0.02 and the detail more than twice)."""
     from unveil.eval.harness import EvalConfig, run_eval
     from unveil.pipeline import BY_KIND
 
@@ -202,8 +205,10 @@ def test_shipped_lgface_paints_eyes_closer_than_ifacenet(data_root, tmp_path):
                                 data=str(data_root), out=str(tmp_path / m)), progress=False)["summary"]["all"]
          for m in ("lgface", "ifacenet")}
     assert BY_KIND["eyes"] == "lgface"
-    assert s["lgface"]["lpips"] < s["ifacenet"]["lpips"] - 0.02, s
-    assert s["lgface"]["detail"] > 2 * s["ifacenet"]["detail"], s
+    assert s["lgface"]["lpips"] < s["ifacenet"]["lpips"] - 0.005, s
+    assert s["lgface"]["lpips_vgg_box"] < s["ifacenet"]["lpips_vgg_box"] - 0.01, s
+    assert s["lgface"]["psnr"] > s["ifacenet"]["psnr"] + 0.5, s
+    assert s["lgface"]["detail"] > 1.3 * s["ifacenet"]["detail"], s
 
 
 def test_landmark_drift_is_measured_on_masked_faces(data_root):
