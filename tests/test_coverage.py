@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from unveil.eval.coverage import CoverageConfig, coverage_counts, run_coverage, seam_sums, summarize
+from unveil.eval.coverage import (CoverageConfig, beyond_sums, coverage_counts, crop_square, run_coverage, seam_sums,
+                                  summarize)
 from unveil.face import AlignedFace
 from unveil.io import read_image
 
@@ -40,6 +41,36 @@ def test_a_step_at_the_face_crops_edge_reads_as_a_seam():
     assert c["n_on"] > 0 and c["n_near"] > 0
 
 
+def test_the_fill_beyond_the_face_crop_is_scored_against_the_clean_photo():
+    """PSNR and detail ratio of the beyond fill, pooled over photos, equal a hand computation: 50
+    pixels off by 10 levels in every channel and 50 exact give MSE 50; a flat fill over a
+    checkerboard has no detail, the checkerboard itself all of it."""
+    truth = np.zeros((20, 20, 3), np.uint8)
+    truth[::2, ::2] = truth[1::2, 1::2] = 100  # a checkerboard: strong Laplacian everywhere
+    region = np.zeros((20, 20), bool)
+    region[5:15, 5:15] = True  # 100 pixels
+    out = truth.copy()
+    out[5:10, 5:15] += 10  # 50 of them off by 10 levels
+    s = summarize([{"body": 1, "body_left": 0, "loops": 0, "loops_left": 0, "changed": 1, "far": 0,
+                    "beyond": beyond_sums(out, truth, region)}])
+    assert s["beyond_pixels"] == 100 and s["beyond_psnr"] == pytest.approx(10 * np.log10(255 ** 2 / 50))
+    flat = np.full_like(truth, 50)
+    a = summarize([{"body": 1, "body_left": 0, "loops": 0, "loops_left": 0, "changed": 1, "far": 0,
+                    "beyond": beyond_sums(flat if k else truth, truth, region)} for k in (0, 1)])
+    assert a["beyond_pixels"] == 200 and 0.4 < a["beyond_detail"] < 0.6  # one photo of two kept it all
+
+
+def test_crop_square_maps_the_fully_pasted_square_into_the_photo():
+    """With the crop at half the photo's scale, 10 crop px in from a 100 px crop's border is 20..180
+    of a 200 px photo (the pixel on the line, half in, counts in)."""
+    crop = np.zeros((100, 100, 3), np.uint8)
+    half = AlignedFace(crop, np.array([[0.5, 0, 0], [0, 0.5, 0]]), np.ones((100, 100), bool))
+    inside = crop_square((200, 200, 3), half, 10)
+    ys, xs = np.nonzero(inside)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (19, 179, 19, 179)
+    assert np.flatnonzero(inside[100]).tolist() == list(range(19, 180))  # a whole row across it
+
+
 def test_eval_coverage_runs_on_real_photos(data_root, tmp_path):
     r = run_coverage(CoverageConfig(n=3, clean=2, real=False, sheet=2, data=str(data_root), out=str(tmp_path)),
                      progress=False)
@@ -52,3 +83,4 @@ def test_eval_coverage_runs_on_real_photos(data_root, tmp_path):
     assert all(x["family"] and (x["restored"] or x["missed_why"]) for x in rows)
     assert read_image(tmp_path / "worst.png").shape == read_image(tmp_path / "sheet.png").shape  # 2 of 3
     assert "body left" in r["table"] and 0 < s["seam"] < 5 and s["seam_pixels"] > 0
+    assert 5 < s["beyond_psnr"] < 60 and s["beyond_pixels"] > 0 and "beyond" in r["table"]

@@ -126,6 +126,30 @@ def test_the_wide_crop_removes_an_occluder_beyond_the_face_crop():
     assert left[False] > 0.2 and left[True] < 0.03, left
 
 
+def test_the_fill_beyond_the_face_crop_is_the_option_s_inpainter():
+    """``RestoreOptions.beyond`` picks what fills beyond the face crop: another inpainter changes
+    pixels there and nowhere on the face crop's fully pasted square; a name that is no inpainter
+    is one clear error."""
+    from unveil.eval.coverage import crop_square
+    from unveil.occlusion import demo_photo
+    from unveil.occlusion.draw import draw_scarf
+    from unveil.pipeline import BEYOND, full_weight_inset
+
+    photo, _, _, kps5 = demo_photo()
+    img, scarf = draw_scarf(photo, kps5)
+    r = Restorer(segmenter="soclnet", inpainter="telea")
+    a = r.restore(img, keep_crops=True)
+    b = r.restore(img, options=RestoreOptions(beyond="pullpush" if BEYOND != "pullpush" else "telea"))
+    differ = (a.image != b.image).any(-1)
+    al = a.crops[0].aligned
+    inside = crop_square(img.shape, al, full_weight_inset(al.size) + 2)  # the blend band apart
+    assert differ.sum() > 100 and not (differ & inside).any()
+    with pytest.raises(UnveilError, match="no-such-model"):
+        RestoreOptions(beyond="no-such-model")
+    with pytest.raises(UnveilError, match="not an inpainter"):
+        RestoreOptions(beyond="soclnet")
+
+
 def test_the_automatic_mask_holds_what_the_wide_crop_finds():
     """The web page paints ``auto_mask`` as "will be filled" and sends it back as the mask: it must
     hold the scarf beyond the face crop too, as the automatic restoration fills it."""

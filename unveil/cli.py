@@ -355,6 +355,8 @@ def eval_coverage_cmd(
     wide: bool = typer.Option(True, "--wide/--no-wide", help="The pipeline's wide crop (see `remove --help`)."),
     complete: bool = typer.Option(True, "--complete/--no-complete", help="The colour completion of a mask "
                                   "found in part (see `remove --help`)."),
+    beyond: str = typer.Option("", "--beyond", help="Inpainter of what lies beyond the face crop (default: "
+                               "the pipeline's)."),
     weights: Optional[Path] = typer.Option(None, "--seg-weights", help="Segmenter weight file (default: shipped)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval-coverage/...)."),
     data: Optional[Path] = DataOpt,
@@ -363,7 +365,7 @@ def eval_coverage_cmd(
     from unveil.eval.coverage import CoverageConfig, run_coverage
 
     r = run_coverage(CoverageConfig(model=model, segmenter=segmenter, faces=faces, n=n, clean=clean, far=far,
-                                    seed=seed, real=real, wide=wide, complete=complete,
+                                    seed=seed, real=real, wide=wide, complete=complete, beyond=beyond,
                                     seg_weights=str(weights) if weights else None,
                                     data=str(data) if data else None, out=str(out) if out else None))
     typer.echo(r["table"])

@@ -15,6 +15,12 @@ byte-identical to the masked input. Pooled over all photos:
   beyond it (the face crop's edge, in the changed pixels), over the mean gradient 3-8 px from that
   line; about 1 when nothing shows there. The same ratio on the clean photo (``seam_truth``) says
   what the picture itself has there.
+* ``beyond``: how the fill *beyond* the face crop (what :data:`unveil.pipeline.BEYOND` paints over
+  ears, hair, jaw, neck and background behind a loop) compares with the clean photo, on the changed
+  pixels outside every face crop's fully pasted square (what is left of the occluder is in the
+  columns above, not here): PSNR (pooled squared error)
+  and the detail ratio (variance of the Laplacian, output over clean photo, pooled). A smooth
+  membrane scores a fair PSNR and a low detail ratio; a texture-blind fill over hair shows as both.
 
 Faces: ``lfw`` uses whole LFW deep-funneled photos (250 px, the head with its shoulders, so chin,
 neck and ears are in view: the real-photo case); ``utkface`` the aligned UTKFace *test* crops
@@ -57,6 +63,7 @@ class CoverageConfig:
     far: int = 25  #: changed pixels farther than this (px) from the occluder count as "far"
     real: bool = True  #: contact sheets of the held-out real masked photos
     wide: bool = True  #: the pipeline's wide crop (RestoreOptions.wide)
+    beyond: str = ""  #: what fills beyond the face crop (RestoreOptions.beyond; "": the pipeline's)
     complete: bool = True  #: the colour completion of a mask found in part (RestoreOptions.complete)
     seg_weights: str | None = None  #: a segmenter weight file (a training run's) instead of the shipped one
     sheet: int = 12
@@ -64,7 +71,8 @@ class CoverageConfig:
     out: str | None = None
 
     def out_dir(self) -> Path:
-        tag = ("" if self.wide else "-nowide") + ("" if self.complete else "-nocomplete")
+        tag = (("" if self.wide else "-nowide") + ("" if self.complete else "-nocomplete")
+               + (f"-beyond-{self.beyond}" if self.beyond else ""))
         return Path(self.out) if self.out else Path("runs") / "eval-coverage" / f"{self.model}-{self.faces}{tag}"
 
 
@@ -123,6 +131,40 @@ def seam_sums(output: np.ndarray, truth: np.ndarray, changed: np.ndarray, aligne
             "n_on": int(on.sum()), "n_near": int(near.sum())}
 
 
+def beyond_sums(output: np.ndarray, truth: np.ndarray, region: np.ndarray) -> dict:
+    """Sums over ``region`` (bool, the photo's changed pixels beyond the face crops) for the beyond
+    fill's PSNR and detail ratio: squared error against the clean photo (over the 3 channels) and
+    the Laplacian's first two moments of output and clean photo (grey)."""
+    if not region.any():
+        return {"n": 0, "sq": 0.0, "lap_o": 0.0, "lap_o2": 0.0, "lap_t": 0.0, "lap_t2": 0.0}
+    err = (output.astype(np.float64) - truth.astype(np.float64))[region]
+
+    def lap(img):
+        g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float64)
+        return cv2.Laplacian(g, cv2.CV_64F)[region]
+
+    lo, lt = lap(output), lap(truth)
+    return {"n": int(region.sum()), "sq": float((err ** 2).sum()), "lap_o": float(lo.sum()),
+            "lap_o2": float((lo ** 2).sum()), "lap_t": float(lt.sum()), "lap_t2": float((lt ** 2).sum())}
+
+
+def crop_square(shape: tuple[int, ...], aligned, inset: int) -> np.ndarray:
+    """bool HxW: the photo pixels inside a face crop's fully pasted square (``inset`` crop px in
+    from the border of ``aligned``), the ones the face inpainter's fill replaces in full."""
+    from unveil.face.paste import image_window, mask_to_window
+
+    inside = np.zeros(shape[:2], bool)
+    win = image_window(shape, aligned)
+    if win is None:
+        return inside
+    size = aligned.size
+    square = np.zeros((size, size), bool)
+    square[inset:size - inset, inset:size - inset] = True
+    x0, y0, x1, y1 = win
+    inside[y0:y1, x0:x1] = mask_to_window(square, aligned, win)
+    return inside
+
+
 def summarize(counts: list[dict]) -> dict:
     tot = {k: sum(c[k] for c in counts) for k in ("body", "body_left", "loops", "loops_left", "changed", "far")}
     share = lambda a, b: tot[a] / tot[b] if tot[b] else float("nan")  # noqa: E731
@@ -134,6 +176,14 @@ def summarize(counts: list[dict]) -> dict:
         ratio = lambda a, b: (t[a] / t["n_on"]) / (t[b] / t["n_near"]) if t["n_on"] and t[b] else float("nan")  # noqa: E731
         out.update(seam=ratio("seam_on", "seam_near"), seam_truth=ratio("truth_on", "truth_near"),
                    seam_pixels=t["n_on"])
+    beyond = [c["beyond"] for c in counts if c.get("beyond")]
+    t = {k: sum(b[k] for b in beyond) for k in beyond[0]} if beyond else {"n": 0}
+    if t["n"]:
+        mse = t["sq"] / (3 * t["n"])
+        var = lambda a, a2: a2 / t["n"] - (a / t["n"]) ** 2  # noqa: E731
+        out.update(beyond_psnr=float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse),
+                   beyond_detail=var(t["lap_o"], t["lap_o2"]) / max(var(t["lap_t"], t["lap_t2"]), 1e-9),
+                   beyond_pixels=t["n"])
     return out
 
 
@@ -166,7 +216,8 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
 
     seg = models.load(cfg.segmenter, "segmenter", weights=cfg.seg_weights) if cfg.seg_weights else cfg.segmenter
     restorer = Restorer(segmenter=seg, inpainter=None if cfg.model == "auto" else cfg.model,
-                        options=RestoreOptions(wide=cfg.wide, complete=cfg.complete))
+                        options=RestoreOptions(wide=cfg.wide, complete=cfg.complete,
+                                               **({"beyond": cfg.beyond} if cfg.beyond else {})))
     photos = _photos(cfg.faces, cfg.n + cfg.clean, cfg.seed, cfg.data)
     occluded_photos, clean_photos = photos[:cfg.n], photos[cfg.n:]
     counts, missed, sheet, seconds, rows, views = [], 0, [], [], [], []
@@ -194,6 +245,10 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
             parts = [seam_sums(output, s.clean, changed, fc.aligned, full_weight_inset(fc.aligned.size))
                      for fc in crops]
             c["seam"] = {k: sum(q[k] for q in parts) for k in parts[0]}
+            inside = np.zeros(changed.shape, bool)
+            for fc in crops:
+                inside |= crop_square(output.shape, fc.aligned, full_weight_inset(fc.aligned.size))
+            c["beyond"] = beyond_sums(output, s.clean, changed & ~inside)
         counts.append(c)
         rows.append(_photo_row(i, s.meta, c, restored, why))
         view = [s.occluded, output, _left_overlay(s.occluded, output, s.mask)]
@@ -271,15 +326,19 @@ def _contact(cells: list[np.ndarray], per_row: int) -> np.ndarray:
 
 
 def coverage_table(cfg: CoverageConfig, s: dict, real: dict) -> str:
+    from unveil.pipeline import RestoreOptions
+
     pct = lambda v: "n/a" if v != v else f"{100 * v:.1f} %"  # noqa: E731
     seg = cfg.segmenter + (f" ({Path(cfg.seg_weights).name})" if cfg.seg_weights else "")
-    lines = [f"**eval-coverage** (inpainter {cfg.model}, segmenter {seg}, wide crop {'on' if cfg.wide else 'off'}) "
-             f"on {s['photos']} {cfg.faces} photos with a drawn face mask and its loops",
-             "", "| body left | loops left | changed > %d px away | crop-edge seam (clean photo) | missed | "
-             "clean touched | s/photo |" % cfg.far,
-             "|---|---|---|---|---|---|---|",
+    beyond = cfg.beyond or RestoreOptions().beyond
+    lines = [f"**eval-coverage** (inpainter {cfg.model}, segmenter {seg}, wide crop {'on' if cfg.wide else 'off'}, "
+             f"beyond the face crop {beyond}) on {s['photos']} {cfg.faces} photos with a drawn face mask and its loops",
+             "", "| body left | loops left | changed > %d px away | crop-edge seam (clean photo) | beyond: PSNR, "
+             "detail | missed | clean touched | s/photo |" % cfg.far,
+             "|---|---|---|---|---|---|---|---|",
              f"| {pct(s['body_left'])} | {pct(s['loops_left'])} | {pct(s['far'])} | "
-             f"{s.get('seam', float('nan')):.2f} ({s.get('seam_truth', float('nan')):.2f}) | {s['missed']} | "
+             f"{s.get('seam', float('nan')):.2f} ({s.get('seam_truth', float('nan')):.2f}) | "
+             f"{s.get('beyond_psnr', float('nan')):.2f} dB, {s.get('beyond_detail', float('nan')):.2f} | {s['missed']} | "
              f"{pct(s['clean_touched'])} of {s['clean']} | {s['seconds_per_photo']:.2f} |"]
     if real.get("photos"):
         lines += ["", f"Held-out real masked photos: {real['restored']} of {real['photos']} restored, "
