@@ -61,14 +61,18 @@ def test_the_fill_beyond_the_face_crop_is_scored_against_the_clean_photo():
 
 
 def test_crop_square_maps_the_fully_pasted_square_into_the_photo():
-    """With the crop at half the photo's scale, 10 crop px in from a 100 px crop's border is 20..180
-    of a 200 px photo (the pixel on the line, half in, counts in)."""
+    """With the crop at half the photo's scale, the square ``full_weight_inset`` crop px in from a
+    100 px crop's border is twice as far in from the border of the crop's 200 px in the photo
+    (the pixel on the line, half in, counts in)."""
+    from unveil.pipeline import full_weight_inset
+
+    k = full_weight_inset(100)
     crop = np.zeros((100, 100, 3), np.uint8)
     half = AlignedFace(crop, np.array([[0.5, 0, 0], [0, 0.5, 0]]), np.ones((100, 100), bool))
-    inside = crop_square((200, 200, 3), half, 10)
+    inside = crop_square((200, 200, 3), half)
     ys, xs = np.nonzero(inside)
-    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (19, 179, 19, 179)
-    assert np.flatnonzero(inside[100]).tolist() == list(range(19, 180))  # a whole row across it
+    assert 0 < k < 20 and (ys.min(), ys.max(), xs.min(), xs.max()) == (2 * k - 1, 199 - 2 * k, 2 * k - 1, 199 - 2 * k)
+    assert np.flatnonzero(inside[100]).tolist() == list(range(2 * k - 1, 200 - 2 * k))  # a whole row across it
 
 
 def test_eval_coverage_runs_on_real_photos(data_root, tmp_path):

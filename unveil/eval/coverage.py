@@ -148,20 +148,18 @@ def beyond_sums(output: np.ndarray, truth: np.ndarray, region: np.ndarray) -> di
             "lap_o2": float((lo ** 2).sum()), "lap_t": float(lt.sum()), "lap_t2": float((lt ** 2).sum())}
 
 
-def crop_square(shape: tuple[int, ...], aligned, inset: int) -> np.ndarray:
-    """bool HxW: the photo pixels inside a face crop's fully pasted square (``inset`` crop px in
-    from the border of ``aligned``), the ones the face inpainter's fill replaces in full."""
+def crop_square(shape: tuple[int, ...], aligned) -> np.ndarray:
+    """bool HxW: the photo pixels inside a face crop's fully pasted square
+    (:func:`unveil.pipeline.full_weight_mask`), the ones the face inpainter's fill replaces in full."""
     from unveil.face.paste import image_window, mask_to_window
+    from unveil.pipeline import full_weight_mask
 
     inside = np.zeros(shape[:2], bool)
     win = image_window(shape, aligned)
     if win is None:
         return inside
-    size = aligned.size
-    square = np.zeros((size, size), bool)
-    square[inset:size - inset, inset:size - inset] = True
     x0, y0, x1, y1 = win
-    inside[y0:y1, x0:x1] = mask_to_window(square, aligned, win)
+    inside[y0:y1, x0:x1] = mask_to_window(full_weight_mask(aligned.size), aligned, win)
     return inside
 
 
@@ -247,7 +245,7 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
             c["seam"] = {k: sum(q[k] for q in parts) for k in parts[0]}
             inside = np.zeros(changed.shape, bool)
             for fc in crops:
-                inside |= crop_square(output.shape, fc.aligned, full_weight_inset(fc.aligned.size))
+                inside |= crop_square(output.shape, fc.aligned)
             c["beyond"] = beyond_sums(output, s.clean, changed & ~inside)
         counts.append(c)
         rows.append(_photo_row(i, s.meta, c, restored, why))
