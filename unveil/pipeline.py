@@ -125,9 +125,10 @@ class RestoreOptions:
         if self.dilate < 0 or self.dilate > 32:
             raise UnveilError(f"dilate must be 0..32 pixels, got {self.dilate}")
         parse_faces(self.faces)  # raises on a bad selection
-        from unveil.models.registry import require
+        if self.beyond != BEYOND:  # another name is checked here, not mid-photo (the default loads nothing)
+            from unveil.models.registry import require
 
-        require(self.beyond, "inpainter")  # a name that is no inpainter fails here, not mid-photo
+            require(self.beyond, "inpainter")
 
 
 def parse_faces(which: str | int | list[int]) -> str | list[int]:
