@@ -251,6 +251,54 @@ def test_training_guides_can_come_from_the_occluded_face(data_root, tmp_path, mo
         InpaintData(128, mix, data=str(data_root), limit=3, progress=False, guided=True, guide_occluded=2.0)
 
 
+def test_move_points_follows_the_augmentation_s_flip_and_warp():
+    """A bright dot at a known place of a 64 px crop, flipped and warped by ``Augment``: the moved
+    point lands on the dot's new centre (within a pixel), so the cached mesh stays on the face."""
+    from unveil.data.dataset import Augment
+    from unveil.train.inpaintdata import move_points
+
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[9:12, 19:22] = 255  # centre at pixel index (x 20, y 10)
+    aug = Augment(flip=1.0, max_scale=0.08, max_shift=0.04, max_rotate_deg=5.0, brightness=0, contrast=0,
+                  saturation=0)
+    for seed in range(4):
+        out, m = aug(img, np.random.default_rng(seed), matrix=True)
+        w = out[..., 0].astype(np.float64)
+        ys, xs = np.mgrid[:64, :64]
+        found = np.array([(w * xs).sum(), (w * ys).sum()]) / w.sum()
+        moved = move_points(np.array([[20 / 64, 10 / 64]]), m, 64)[0] * 64
+        assert found[0] > 32 and np.abs(moved - found).max() < 1.0, (seed, moved, found)  # mirrored
+
+
+def test_guided_geometry_flips_and_warps_faces_with_their_mesh(data_root, tmp_path, monkeypatch):
+    """``guided_geometry``: guided training faces are flipped and warped, and the guide drawn from
+    the cached (clean) mesh sits where the face mesh finds the augmented face's landmarks."""
+    from unveil.models.lgface import mesh_points
+    from unveil.models.tensors import to_uint8
+    from unveil.train.inpaintdata import InpaintData
+
+    monkeypatch.chdir(tmp_path)
+    mix = MaskMix(weights={"facemask": 1.0})
+    kw = dict(data=str(data_root), limit=3, progress=False, guided=True, guide_dropout=0.0)
+    fixed = InpaintData(128, mix, **kw)
+    moved = InpaintData(128, mix, guided_geometry=True, **kw)
+    far = []
+    for i in range(3):
+        torch.manual_seed(10 + i)
+        x, _, g = moved[i]
+        torch.manual_seed(10 + i)
+        x0, _, _ = fixed[i]
+        far.append(float((x - x0).abs().mean()))
+        truth = torch.from_numpy(render_guide(mesh_points(to_uint8(x[None])[0]), 0.0, (128, 128)))[:2]
+        left = torch.from_numpy(render_guide(moved.points[i], 0.0, (128, 128)))[:2]  # the mesh not moved
+        for c in (0, 1):  # the upper and the lower heatmap: within a couple of pixels
+            assert np.linalg.norm(_centre(g[c]) - _centre(truth[c])) < 2.5, (i, c)
+        # and the heatmaps themselves overlap the augmented face's better than the unmoved mesh's (0.4-0.64
+        # of its error on these faces: the face mesh itself moves by a pixel between looks)
+        assert float((g[:2] - truth).abs().mean()) < 0.8 * float((left - truth).abs().mean()), i
+    assert min(far) > 0.01  # the faces moved (the fixed dataset keeps them where they were)
+
+
 def test_turned_heads_are_found_by_their_yaw_and_drawn_more_often(astronaut_mesh):
     """``turned_weight``: the yaw proxy on hand-made meshes and the astronaut's (frontal, and its
     mirror image the other way), and the sampling weights it gives."""

@@ -23,10 +23,15 @@ class Augment:
     contrast: float = 0.1
     saturation: float = 0.1
 
-    def __call__(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def __call__(self, img: np.ndarray, rng: np.random.Generator, matrix: bool = False):
+        """The augmented image; with ``matrix``, also the 2x3 float64 map of its geometry (flip,
+        scale, rotation, shift), pixel indices of ``img`` to those of the result, for points that
+        have to follow the face (landmarks)."""
         h, w = img.shape[:2]
+        flip = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
         if rng.random() < self.flip:
             img = img[:, ::-1]
+            flip = np.array([[-1.0, 0.0, w - 1.0], [0.0, 1.0, 0.0]])
         s = 1 + rng.uniform(-self.max_scale, self.max_scale)
         a = rng.uniform(-self.max_rotate_deg, self.max_rotate_deg)
         m = cv2.getRotationMatrix2D((w / 2, h / 2), a, s)
@@ -38,7 +43,10 @@ class Augment:
             -self.brightness, self.brightness)
         grey = x.mean(axis=2, keepdims=True)
         x = grey + (x - grey) * (1 + rng.uniform(-self.saturation, self.saturation))
-        return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+        out = (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+        if not matrix:
+            return out
+        return out, m @ np.vstack([flip, [0.0, 0.0, 1.0]])
 
 
 class FaceDataset(Dataset):
@@ -64,10 +72,13 @@ class FaceDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         rec = self.records[i]
         img = load_face(rec, self.size)
+        extra = {}
         if self.augment is not None:
-            img = self.augment(img, np.random.default_rng(int(torch.randint(0, 2**62, ()))))
+            img, m = self.augment(img, np.random.default_rng(int(torch.randint(0, 2**62, ()))), matrix=True)
+            extra["matrix"] = torch.from_numpy(m)  # the crop's pixel indices -> the augmented image's
         t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255)
         return {
+            **extra,
             "image": t,
             "index": i,
             "path": str(rec.path),

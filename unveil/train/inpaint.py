@@ -68,6 +68,11 @@ class InpaintTrainConfig(TrainConfig):
     #: the train faces) this many times as often as other faces (1: uniform). Real masked photos
     #: of turned heads get a frontal mouth (docs/benchmarks.md); UTKFace has few of them.
     turned_weight: float = 1.0
+    #: guided networks: flip, scale, rotate and shift the faces as for unguided ones, the cached mesh
+    #: moved with them (otherwise photometric augmentation only, the recipe of every shipped LGFace
+    #: stage): twice the faces by mirroring, and faces off the template's alignment, as the key
+    #: points found on a masked face at inference put them
+    guided_geometry: bool = False
     val_faces: int = 48
     val_masks: str = "nvidia"
     #: train a refiner (``network: refiner``) after this registered inpainter, whose shipped weights
@@ -223,7 +228,7 @@ class InpaintTask(Task):
                                 guided=bool(guided), guide_dropout=cfg.guide_dropout,
                                 guide_occluded=cfg.guide_occluded,
                                 guide_channels=int(getattr(getattr(guider, "cfg", None), "guide_channels", 3)),
-                                age_noise=cfg.age_noise)
+                                age_noise=cfg.age_noise, guided_geometry=cfg.guided_geometry)
         if cfg.init and not (cfg.resume and (Path(cfg.out) / "last.safetensors").exists()):
             init_from(net, cfg.init)
         self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format

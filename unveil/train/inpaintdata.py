@@ -131,8 +131,9 @@ class InpaintData(Dataset):
     ``guided=True`` (networks that take landmark guidance, :mod:`unveil.models.lgface`) adds a
     third item, the guide (landmark heatmaps of the clean face and the gender code from the
     UTKFace label), each dropped with probability ``guide_dropout`` so the network also works when
-    the mesh or the classifier fails; the augmentation is then photometric only, so landmarks stay
-    where the face is. With ``guide_occluded`` that share of the landmarks is instead predicted on
+    the mesh or the classifier fails; the augmentation is then photometric only, unless
+    ``guided_geometry``: then faces are flipped and warped as for unguided networks and the cached
+    mesh is moved with them (:func:`move_points`). With ``guide_occluded`` that share of the landmarks is instead predicted on
     the face with its hole greyed out, as :class:`unveil.models.lgface.LGFaceInpainter` does at
     inference (where the mesh is not found there, the clean face's is used). ``guide_channels=4``
     adds the age code of the UTKFace label plus Gaussian noise of ``age_noise`` (in code units,
@@ -141,11 +142,11 @@ class InpaintData(Dataset):
     def __init__(self, size: int = 128, mix: MaskMix | None = None, split: str = "train", data=None,
                  limit: int | None = None, progress: bool = True, guided: bool = False,
                  guide_dropout: float = 0.1, guide_occluded: float = 0.0, guide_channels: int = 3,
-                 age_noise: float = 0.3):
+                 age_noise: float = 0.3, guided_geometry: bool = False):
         from unveil.data.dataset import Augment
 
         augment = split == "train"
-        if guided and augment:
+        if guided and augment and not guided_geometry:
             augment = Augment(flip=0.0, max_scale=0.0, max_shift=0.0, max_rotate_deg=0.0)
         self.faces = FaceDataset("utkface", split, size, augment=augment, data=data, limit=limit)
         self.masks = MaskSampler(mix or MaskMix(), size, data, progress)
@@ -173,6 +174,8 @@ class InpaintData(Dataset):
         from unveil.models.tensors import to_uint8
 
         pts = self.points[i] if rng.random() >= self.guide_dropout else None
+        if pts is not None and "matrix" in item:  # the cached mesh follows the face's flip and warp
+            pts = move_points(pts, item["matrix"].numpy(), self.size)
         if pts is not None and rng.random() < self.guide_occluded:
             occluded = mesh_points(grey_hole(to_uint8(img[None])[0], m[0].numpy() > 0.5))
             pts = pts if occluded is None else occluded
@@ -186,6 +189,15 @@ class InpaintData(Dataset):
             age = float(age_code(item["age"])) + float(rng.normal(0.0, self.age_noise))
         return img, m, torch.from_numpy(render_guide(pts, code, (self.size, self.size), age=age,
                                                      channels=self.guide_channels))
+
+
+def move_points(points: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """(N, 2) mesh points in fractions of a ``size`` px crop (as :func:`render_guide
+    <unveil.models.lgface.render_guide>` reads them: ``x * size`` a pixel index) moved by a 2x3
+    map of pixel indices (:class:`unveil.data.dataset.Augment`'s)."""
+    p = np.asarray(points, np.float64) * size
+    q = p @ np.asarray(matrix, np.float64)[:, :2].T + np.asarray(matrix, np.float64)[:, 2]
+    return (q / size).astype(np.float32)
 
 
 def face_weights(points: np.ndarray, turned_weight: float) -> np.ndarray:
