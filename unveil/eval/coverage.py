@@ -336,7 +336,8 @@ def coverage_table(cfg: CoverageConfig, s: dict, real: dict) -> str:
              "|---|---|---|---|---|---|---|---|",
              f"| {pct(s['body_left'])} | {pct(s['loops_left'])} | {pct(s['far'])} | "
              f"{s.get('seam', float('nan')):.2f} ({s.get('seam_truth', float('nan')):.2f}) | "
-             f"{s.get('beyond_psnr', float('nan')):.2f} dB, {s.get('beyond_detail', float('nan')):.2f} | {s['missed']} | "
+             f"{s.get('beyond_psnr', float('nan')):.2f} dB, {s.get('beyond_detail', float('nan')):.2f} | "
+             f"{s['missed']} | "
              f"{pct(s['clean_touched'])} of {s['clean']} | {s['seconds_per_photo']:.2f} |"]
     if real.get("photos"):
         lines += ["", f"Held-out real masked photos: {real['restored']} of {real['photos']} restored, "

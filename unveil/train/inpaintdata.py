@@ -133,11 +133,12 @@ class InpaintData(Dataset):
     UTKFace label), each dropped with probability ``guide_dropout`` so the network also works when
     the mesh or the classifier fails; the augmentation is then photometric only, unless
     ``guided_geometry``: then faces are flipped and warped as for unguided networks and the cached
-    mesh is moved with them (:func:`move_points`). With ``guide_occluded`` that share of the landmarks is instead predicted on
-    the face with its hole greyed out, as :class:`unveil.models.lgface.LGFaceInpainter` does at
-    inference (where the mesh is not found there, the clean face's is used). ``guide_channels=4``
-    adds the age code of the UTKFace label plus Gaussian noise of ``age_noise`` (in code units,
-    20 years each: the error of the estimate made on the occluded face at inference)."""
+    mesh is moved with them (:func:`move_points`). With ``guide_occluded`` that share of the
+    landmarks is instead predicted on the face with its hole greyed out, as
+    :class:`unveil.models.lgface.LGFaceInpainter` does at inference (where the mesh is not found
+    there, the clean face's is used). ``guide_channels=4`` adds the age code of the UTKFace label
+    plus Gaussian noise of ``age_noise`` (in code units, 20 years each: the error of the estimate
+    made on the occluded face at inference)."""
 
     def __init__(self, size: int = 128, mix: MaskMix | None = None, split: str = "train", data=None,
                  limit: int | None = None, progress: bool = True, guided: bool = False,
