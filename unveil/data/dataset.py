@@ -54,7 +54,8 @@ class FaceDataset(Dataset):
 
     ``FaceDataset("utkface", "train", size=128, augment=True)``; augmentation is refused for the
     val/test splits so evaluation data never changes. Items: ``{"image", "index", "path"}`` plus
-    ``"gender"``/``"age"`` where the source labels them (-1 otherwise). Augmentation draws from
+    ``"gender"``/``"age"`` where the source labels them (-1 otherwise), and with augmentation
+    ``"matrix"``: the 2x3 map of its geometry (:class:`Augment`). Augmentation draws from
     torch's RNG, which DataLoader seeds per worker, so runs repeat under ``torch.manual_seed``.
     """
 
