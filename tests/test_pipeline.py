@@ -126,6 +126,46 @@ def test_the_wide_crop_removes_an_occluder_beyond_the_face_crop():
     assert left[False] > 0.2 and left[True] < 0.03, left
 
 
+
+def test_the_ear_loops_the_segmenter_misses_are_followed_out_of_the_hole(demo):
+    """The demo's straps: SOCLNET misses the lower two (white on a light background), and the
+    paste-back left their stubs beside the cheeks; followed as thin lines (the default) they go."""
+    photo, masked, occ = demo
+    r = Restorer(segmenter="soclnet", inpainter="telea")
+    left = {}
+    for loops in (False, True):
+        res = r.restore(masked, options=RestoreOptions(loops=loops))
+        changed = (res.image != masked).any(-1)
+        left[loops] = (occ & ~changed).sum() / occ.sum()
+        dist = cv2.distanceTransform((~occ).astype(np.uint8), cv2.DIST_L2, 5)
+        assert (changed & (dist > 25)).sum() <= 0.02 * changed.sum()  # nothing followed far off
+    assert left[False] > 0.01 and left[True] < 0.002, left
+
+
+def test_loop_traces_keep_thin_lines_beside_the_hole_only():
+    """A thin bright line leaving the hole sideways is followed, grown by its soft edge; a line of
+    the same strength leaving it upwards in the middle (the nose) and a thick bright patch beside
+    it (a mesh of such lines, like hair or a knit) are not; an empty hole follows nothing."""
+    from unveil.pipeline import loop_traces
+
+    rng = np.random.default_rng(0)
+    crop = np.clip(rng.normal(150, 3, (256, 256, 3)), 0, 255).astype(np.uint8)
+    hole = np.zeros((256, 256), bool)
+    cv2.ellipse(hole.view(np.uint8), (128, 160), (60, 40), 0, 0, 360, 1, -1)
+    cv2.line(crop, (70, 150), (20, 120), (200, 200, 200), 3)  # a loop from the left side
+    cv2.line(crop, (128, 122), (128, 70), (200, 200, 200), 3)  # up from the middle
+    for k in range(0, 32, 4):  # a textured patch on the right side (hair, a knit): thin, but a mesh
+        cv2.line(crop, (186 + k, 150), (186 + k, 190), (200, 200, 200), 1)
+        cv2.line(crop, (186, 150 + k), (215, 150 + k), (200, 200, 200), 1)
+    got = loop_traces(crop, hole)
+    line = np.zeros((256, 256), np.uint8)
+    cv2.line(line, (66, 148), (24, 122), 1, 1)
+    assert got[line > 0].mean() > 0.95
+    assert not got[60:115, 110:146].any()  # the middle line
+    assert not got[150:191, 195:216].any()  # the mesh
+    assert not got[:, 200:].any() and not got[200:].any()
+    assert not loop_traces(crop, np.zeros((256, 256), bool)).any()
+
 def test_the_fill_beyond_the_face_crop_is_the_option_s_inpainter():
     """``RestoreOptions.beyond`` picks what fills beyond the face crop: another inpainter changes
     pixels there and nowhere on the face crop's fully pasted square; a name that is no inpainter

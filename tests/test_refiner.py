@@ -28,6 +28,30 @@ def test_an_untrained_refiner_returns_its_input_and_only_ever_changes_the_hole(c
     assert torch.equal(out * (1 - m), y * (1 - m)) and (out - y).abs().amax() > 0.01
 
 
+
+def test_a_refiner_widened_from_shipped_weights_computes_what_they_did_and_its_new_channels_learn():
+    """init_from into a wider refiner (model.width 64 from the shipped 32): the same output, and one
+    gradient step reaches the new channels (their inputs were copied in, not left at zero)."""
+    from unveil.train.inpaint import init_from
+
+    small = build_network("refiner", {"stem": 24, "width": 32, "unshuffle": 2})
+    init_from(small, "shipped:lgface_refiner")
+    wide = build_network("refiner", {"stem": 24, "width": 64, "unshuffle": 2})
+    counts = init_from(wide, "shipped:lgface_refiner")
+    assert counts["widened"] > 0 and counts["copied"] + counts["widened"] == counts["of"]
+    torch.manual_seed(0)
+    y = torch.rand(1, 3, 64, 72) * 2 - 1
+    m = torch.zeros(1, 1, 64, 72)
+    m[:, :, 20:50, 10:60] = 1
+    with torch.no_grad():
+        ref = small(y, m)
+        assert (ref - y).abs().amax() > 0.01  # the shipped refiner does change the hole
+    out = wide(y, m)
+    assert torch.allclose(out, ref, atol=1e-5)
+    out.square().sum().backward()
+    g = wide.up[0].weight.grad  # the convolution reading the body's channels
+    assert g[:, 32:].abs().sum() > 0  # the new channels carry a signal to the output
+
 def test_detail_energy_loss_is_zero_on_the_truth_and_the_checkerboard_amplitude_on_a_flat_fill():
     a = 0.1
     yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")

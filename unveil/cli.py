@@ -79,6 +79,8 @@ def remove_cmd(
                               "(chin, neck, ears) and fill what lies beyond the face crop."),
     complete: bool = typer.Option(True, "--complete/--no-complete", help="Complete a lower-face occluder "
                                   "found in part (a printed mask) by its colours (GrabCut)."),
+    loops: bool = typer.Option(True, "--loops/--no-loops", help="Follow thin lines (ear loops, straps) out of "
+                               "the occluder found on the wide crop and fill them too."),
     save_masks: bool = typer.Option(False, "--save-masks", help="Also write NAME.mask.png (filled pixels)."),
     report: bool = typer.Option(False, "--report", help="Also write NAME.json (per-face report)."),
     identity: bool = typer.Option(False, "--identity", help="Identity distance input vs output per face "
@@ -115,8 +117,8 @@ def remove_cmd(
     if clips:
         if mask is not None or engine != "local":
             raise UnveilError("clips take neither --mask nor --engine ray (yet)")
-        _remove_clips(clips, out_dir, model, segmenter, faces, dilate, threshold, (wide, complete), device, threads,
-                      overwrite, steady, single=len(photos) == 1)
+        _remove_clips(clips, out_dir, model, segmenter, faces, dilate, threshold, (wide, complete, loops), device,
+                      threads, overwrite, steady, single=len(photos) == 1)
         photos = [p for p in photos if p not in clips]
         if not photos:
             return
@@ -134,7 +136,7 @@ def remove_cmd(
     from unveil.pipeline import AUTO, Restorer, RestoreOptions
 
     opts = RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=wide, complete=complete,
-                          identity=identity)
+                          loops=loops, identity=identity)
     seg = None if mask is not None else segmenter
     if engine == "ray":
         from unveil import models
@@ -176,7 +178,7 @@ def _is_clip(p: str, folders: bool) -> bool:
 def _remove_clips(clips, out_dir: Path, model, segmenter, faces, dilate, threshold, looks, device, threads,
                   overwrite, steady, single: bool) -> None:
     """``unveil remove clip.mp4 -o out.mp4`` (or ``-o FOLDER``): each clip through the video path.
-    ``looks``: (wide, complete), the pipeline's wide crop and colour completion."""
+    ``looks``: (wide, complete, loops), the pipeline's wide crop, colour completion and loop tracing."""
     from unveil.pipeline import Restorer, RestoreOptions
     from unveil.video import remove_video
     from unveil.video.io import VIDEO_SUFFIXES
@@ -184,7 +186,7 @@ def _remove_clips(clips, out_dir: Path, model, segmenter, faces, dilate, thresho
     set_threads(threads)
     restorer = Restorer(segmenter=segmenter, inpainter=model, device=device,
                         options=RestoreOptions(faces=faces, dilate=dilate, threshold=threshold, wide=looks[0],
-                                               complete=looks[1]))
+                                               complete=looks[1], loops=looks[2]))
     to_file = out_dir.suffix.lower() in VIDEO_SUFFIXES
     if to_file and not single:
         raise UnveilError(f"-o {out_dir} names one clip, but several inputs were given: give a folder")
@@ -355,6 +357,8 @@ def eval_coverage_cmd(
     wide: bool = typer.Option(True, "--wide/--no-wide", help="The pipeline's wide crop (see `remove --help`)."),
     complete: bool = typer.Option(True, "--complete/--no-complete", help="The colour completion of a mask "
                                   "found in part (see `remove --help`)."),
+    loops: bool = typer.Option(True, "--loops/--no-loops", help="Follow thin lines (ear loops) out of the "
+                               "wide crop's hole (see `remove --help`)."),
     beyond: str = typer.Option("", "--beyond", help="Inpainter of what lies beyond the face crop (default: "
                                "the pipeline's)."),
     weights: Optional[Path] = typer.Option(None, "--seg-weights", help="Segmenter weight file (default: shipped)."),
@@ -365,7 +369,7 @@ def eval_coverage_cmd(
     from unveil.eval.coverage import CoverageConfig, run_coverage
 
     r = run_coverage(CoverageConfig(model=model, segmenter=segmenter, faces=faces, n=n, clean=clean, far=far,
-                                    seed=seed, real=real, wide=wide, complete=complete, beyond=beyond,
+                                    seed=seed, real=real, wide=wide, complete=complete, loops=loops, beyond=beyond,
                                     seg_weights=str(weights) if weights else None,
                                     data=str(data) if data else None, out=str(out) if out else None))
     typer.echo(r["table"])

@@ -4,7 +4,8 @@
 template) → segment the occluder in the crop (or take the user's mask) → dilate slightly →
 inpaint the crop → shift the fill to meet its border → paste back the hole in full, feathered
 outward by a few pixels; a wide crop of the same face (chin, neck, ears) finds the rest of the
-occluder, and what lies beyond the face crop gets a smooth fill. Everything learned runs on the
+occluder (and the thin ear loops leaving it sideways that the segmenter missed), and what lies
+beyond the face crop is filled on the wide crop (IFACENET's fidelity variant). Everything learned runs on the
 aligned crops, never on the full-resolution photo, so a 6000x4000 photo costs about what a small
 one does.
 
@@ -108,6 +109,9 @@ class RestoreOptions:
     #: recognises) by its colours: GrabCut on the face crop, seeded with the found hole
     #: (:func:`complete_occluder`)
     complete: bool = True
+    #: follow the thin lines that leave the wide crop's hole sideways (ear loops and straps the
+    #: segmenter missed) and fill them too (:func:`loop_traces`)
+    loops: bool = True
     identity: bool = False  #: dlib identity distance input vs output (about 0.4 s per face)
     #: the identity distance is only measured when at most this share of the face crop is hidden
     identity_max_area: float = 0.35
@@ -361,7 +365,10 @@ class Restorer:
         both = (found & alw.valid) | tight
         _, labels = cv2.connectedComponents(both.astype(np.uint8), connectivity=8)
         keep = np.unique(labels[tight])
-        return alw, np.isin(labels, keep[keep > 0])
+        found = np.isin(labels, keep[keep > 0])
+        if o.loops:
+            found |= loop_traces(alw.crop, found, alw.valid)
+        return alw, found
 
     def analyze(self, image: np.ndarray, faces=None) -> tuple[list[Face], list[FaceCrop]]:
         """Detect faces and find each selected face's occluder without inpainting (the web page's
@@ -640,6 +647,73 @@ def complete_occluder(crop: np.ndarray, prob: np.ndarray, hole: np.ndarray, iter
     keep = np.unique(labels[hole])
     done = np.isin(labels, keep[keep > 0])
     return done if done.sum() >= (1 + COMPLETE_MIN_GAIN) * hole.sum() else hole
+
+
+#: :func:`loop_traces`, at a 256 px crop (scaled with the side): the thin lines are the grey
+#: morphological top-hats (bright lines) and black-hats (dark lines) of this radius, at least
+#: ``LOOP_LOW`` grey levels above / below their surroundings; a line is followed at most
+#: ``LOOP_REACH`` of the side from the hole, must leave it by at least ``LOOP_MIN_REACH`` px and have
+#: at most ``LOOP_WIDTH`` pixels per pixel of reach (a strap, not a patch of hair or cloth).
+LOOP_RADIUS = 4
+LOOP_LOW = 10.0
+LOOP_REACH = 0.25
+LOOP_MIN_REACH = 6
+LOOP_WIDTH = 12.0
+#: ... and be a line: its length at least ``LOOP_ELONGATION`` times its width (the standard
+#: deviations of its pixels along and across its main axis), heading sideways (a rise of at most
+#: ``LOOP_SLOPE`` per unit across: about 55 degrees from the horizontal, loops run to the ears).
+LOOP_ELONGATION = 3.0
+LOOP_SLOPE = 1.4
+
+
+def loop_traces(crop: np.ndarray, hole: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """bool: the thin lines that leave ``hole`` sideways in ``crop``: a face mask's ear loops and
+    straps the segmenter missed (a white loop on a light background or on skin comes out of SOCLNET
+    at a probability near zero, and the paste-back then leaves its stubs beside the cheeks).
+
+    A line is a connected run of the crop's grey top-hat (or black-hat) of radius
+    :data:`LOOP_RADIUS`, at least :data:`LOOP_LOW` levels strong, that touches the hole, lies beside
+    it (not above its middle, where the nose and eyes are, nor below it; above its top only
+    outside its width, where the ears are, not the brows), reaches out of it, is thin
+    (:data:`LOOP_WIDTH`) and heads sideways (:data:`LOOP_SLOPE`). ``valid``: the crop's pixels
+    that lie in the photo; a line is looked for only a top-hat's width inside them (the photo's
+    edge is not a line). The lines come back grown by 2 px (their soft edges)."""
+    n = hole.shape[0]
+    out = np.zeros(hole.shape, bool)
+    ys, xs = np.nonzero(hole)
+    if not len(ys):
+        return out
+    s = n / 256
+    r = max(2, int(round(LOOP_RADIUS * s)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    left, right = xs.min(), xs.max()
+    inset = 0.2 * (right - left)
+    yy, xx = np.mgrid[0:hole.shape[0], 0:hole.shape[1]]
+    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
+    beside = ((xx < left + inset) | (xx > right - inset)) & (yy >= ys.min())
+    past = ((xx < left) | (xx > right)) & (yy >= ys.min() - 0.1 * n)
+    zone = (beside | past) & (yy <= ys.max()) & (dist <= LOOP_REACH * n) & ~hole
+    if valid is not None:
+        zone &= cv2.erode(valid.astype(np.uint8), kernel, iterations=2) > 0
+    touch = grow(hole, 2) & ~hole
+    for op in (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
+        cand = (cv2.morphologyEx(grey, op, kernel) >= LOOP_LOW) & zone
+        if not (cand & touch).any():
+            continue
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
+        for lab in np.unique(labels[cand & touch]):
+            part = labels == lab
+            reach = float(dist[part].max())
+            if reach < LOOP_MIN_REACH * s or stats[lab, cv2.CC_STAT_AREA] > LOOP_WIDTH * reach:
+                continue
+            py, px = np.nonzero(part)
+            evals, evecs = np.linalg.eigh(np.cov(np.stack([px, py]).astype(np.float64)))
+            along = evecs[:, 1]  # the line's direction
+            if evals[1] < LOOP_ELONGATION ** 2 * max(evals[0], 0.25) or abs(along[1]) > LOOP_SLOPE * abs(along[0]):
+                continue  # a blob, or a line along the face (its contour, an ear's rim), not away from it
+            out |= part
+    return grow(out, max(1, int(round(2 * s))))
 
 
 def grow(mask: np.ndarray, px: int) -> np.ndarray:

@@ -65,6 +65,7 @@ class CoverageConfig:
     wide: bool = True  #: the pipeline's wide crop (RestoreOptions.wide)
     beyond: str = ""  #: what fills beyond the face crop (RestoreOptions.beyond; "": the pipeline's)
     complete: bool = True  #: the colour completion of a mask found in part (RestoreOptions.complete)
+    loops: bool = True  #: the thin lines followed out of the wide crop's hole (RestoreOptions.loops)
     seg_weights: str | None = None  #: a segmenter weight file (a training run's) instead of the shipped one
     sheet: int = 12
     data: str | None = None
@@ -72,6 +73,7 @@ class CoverageConfig:
 
     def out_dir(self) -> Path:
         tag = (("" if self.wide else "-nowide") + ("" if self.complete else "-nocomplete")
+               + ("" if self.loops else "-noloops")
                + (f"-beyond-{self.beyond}" if self.beyond else ""))
         return Path(self.out) if self.out else Path("runs") / "eval-coverage" / f"{self.model}-{self.faces}{tag}"
 
@@ -214,7 +216,7 @@ def run_coverage(cfg: CoverageConfig, progress: bool = True) -> dict:
 
     seg = models.load(cfg.segmenter, "segmenter", weights=cfg.seg_weights) if cfg.seg_weights else cfg.segmenter
     restorer = Restorer(segmenter=seg, inpainter=None if cfg.model == "auto" else cfg.model,
-                        options=RestoreOptions(wide=cfg.wide, complete=cfg.complete,
+                        options=RestoreOptions(wide=cfg.wide, complete=cfg.complete, loops=cfg.loops,
                                                **({"beyond": cfg.beyond} if cfg.beyond else {})))
     photos = _photos(cfg.faces, cfg.n + cfg.clean, cfg.seed, cfg.data)
     occluded_photos, clean_photos = photos[:cfg.n], photos[cfg.n:]

@@ -164,8 +164,11 @@ def windows(side: int, *maps: torch.Tensor) -> list[torch.Tensor]:
 def init_from(net: torch.nn.Module, source: str) -> dict:
     """Copy weights into ``net`` from ``source`` ("shipped:NAME" or a safetensors file of ours,
     see :func:`unveil.train.engine.init_path`):
-    same-shape tensors as they are; a weight with more input channels (dim 1) than the source gets
-    the source's channels and zeros for the extra ones (new inputs start ignored). Returns counts."""
+    same-shape tensors as they are; a tensor larger than the source's in its channel dimensions
+    (a network widened: more inputs, dim 1, or more outputs, dim 0) gets the source's values in its
+    leading corner, zeros where an old output would read a new input (new inputs start ignored),
+    and keeps its fresh initialisation for the new outputs, so the widened network computes what
+    the source did and the new channels can still learn. Returns counts."""
     from safetensors.torch import load_file
 
     from unveil.models.weights import read_metadata
@@ -188,10 +191,13 @@ def init_from(net: torch.nn.Module, source: str) -> dict:
             if t.shape == v.shape:
                 v.copy_(t)
                 copied += 1
-            elif t.dim() == v.dim() == 4 and t.shape[0] == v.shape[0] and t.shape[2:] == v.shape[2:] \
-                    and t.shape[1] < v.shape[1]:
-                v.zero_()
-                v[:, :t.shape[1]] = t
+            elif t.dim() == v.dim() and t.dim() in (1, 4) and t.shape[2:] == v.shape[2:] \
+                    and all(a <= b for a, b in zip(t.shape[:2], v.shape[:2])):
+                if t.dim() == 4:
+                    v[:t.shape[0], t.shape[1]:] = 0
+                    v[:t.shape[0], :t.shape[1]] = t
+                else:
+                    v[:t.shape[0]] = t
                 widened += 1
     if not copied:
         raise UnveilError(f"{path}: no tensor fits the network '{type(net).__name__}'")
