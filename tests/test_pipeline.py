@@ -101,9 +101,12 @@ def test_every_hole_pixel_is_replaced_and_the_band_is_reported(demo):
     res = Restorer(segmenter="soclnet", inpainter="telea").restore(masked)
     changed = (res.image != masked).any(-1)
     assert not (changed & ~res.mask).any()
-    core = cv2.erode(res.mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-    far = cv2.dilate(core.astype(np.uint8), np.ones((21, 21), np.uint8)) == 0
-    assert not (changed & far).any()  # the band is narrow
+    hole, _ = Restorer(segmenter="soclnet", inpainter="telea").auto_mask(masked)  # before the blend
+    # every hole pixel is filled (a fill may meet the input's value by chance: 1 of 6,255 here)
+    assert hole.any() and (hole & ~changed).sum() <= 0.001 * hole.sum()
+    band = changed & ~hole
+    near = cv2.dilate(hole.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
+    assert band.any() and not (band & ~near).any()  # the band is narrow: within 5 px of the hole
 
 
 def test_the_wide_crop_removes_an_occluder_beyond_the_face_crop():
