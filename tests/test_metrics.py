@@ -130,3 +130,8 @@ def test_bench_scores_the_sunglasses_holes_and_keeps_the_other_rows(data_root, t
     assert r["eyes"]["telea"]["n"] == 4 and 10 < r["eyes"]["telea"]["psnr"] < 40
     assert r["facemask"] == old["facemask"]
     assert "**Sunglasses**" in md and "**Face-mask occlusion**" in md and "sunglasses holes" in md
+    assert "other rows kept from the run of 2026-01-01" in md
+    # a merge of that merge still names the run the face-mask rows came from
+    md = run_bench(BenchConfig(out=str(tmp_path), models=["telea"], parts=("eyes",), facemask_limit=2,
+                               docs=False, identity=False, merge=True, data=str(data_root)))
+    assert f"other rows kept from the runs of 2026-01-01, {r['date']}" in md

@@ -496,7 +496,10 @@ def run_bench(cfg: BenchConfig) -> str:
             results["shapes"] = old.get("shapes") or {}
         if not (cfg.segmenters and cfg.runs("segmentation")) and old.get("segmentation"):
             results["segmentation"] = old["segmentation"]
-        results["merged"] = f"other rows kept from the run of {old.get('date')}"
+        # rows kept by an earlier merge keep their own date: a merge of a merge names every run
+        kept = sorted(d for d in {*(old.get("kept_from") or []), old.get("date")} if d)
+        results["kept_from"] = kept
+        results["merged"] = f"other rows kept from the run{'s' if len(kept) > 1 else ''} of {', '.join(kept)}"
     md = _markdown(results)
     write_json(out / "results.json", results)
     write_text(out / "results.md", md)
