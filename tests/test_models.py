@@ -48,3 +48,23 @@ def test_shared_loads_a_model_once_and_checks_its_kind():
     assert models.shared("telea") is a and models.shared("telea", "inpainter", "cpu") is a
     with pytest.raises(UnveilError, match="not a segmenter"):
         models.shared("telea", "segmenter")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_the_mirror_look_makes_a_fill_mirror_symmetric(astronaut_face, backend):
+    """``flip=True``: the network fills the crop and its mirror image and averages them, so the
+    fill of a mirrored crop is the mirror of the fill (to float rounding); a single look is not."""
+    from unveil.masks.shapes import facemask_shape
+
+    face = np.ascontiguousarray(astronaut_face[:256, :256])
+    hole = facemask_shape(256, 0)
+    for flip, symmetric in ((True, True), (False, False)):
+        inp = models.load("ifacenet-fidelity", backend=backend, flip=flip)
+        assert inp.flip is flip
+        a = inp.inpaint(face, hole)
+        b = inp.inpaint(np.ascontiguousarray(face[:, ::-1]), np.ascontiguousarray(hole[:, ::-1]))[:, ::-1]
+        gap = np.abs(a.astype(int) - b.astype(int))[hole].max()
+        assert (gap <= 2) if symmetric else (gap > 10), (flip, gap)
+    # the defaults: on for the realism models the pipeline picks, off for the variants as trained
+    assert models.load("lgface").flip and models.load("ifacenet").flip
+    assert not models.load("lgface-fidelity").flip and not models.load("ifacenet-fidelity").flip

@@ -14,8 +14,9 @@ import pytest
 BEFORE = {
     # 2026-12-07: ifacenet's realism fine-tune ships as ifacenet; its pixel-loss weights (the pins
     # before, 31.317304 / 0.93741 / 24.767381) as ifacenet-fidelity; later that day ifacenet got its
-    # detail refiner (unveil/weights/ifacenet_refiner.md; 30.799442 / 0.930946 / 24.249519 before)
-    "ifacenet": {"psnr": 30.668951, "ssim": 0.925836, "psnr_hole": 24.119028},
+    # detail refiner (unveil/weights/ifacenet_refiner.md; 30.799442 / 0.930946 / 24.249519 before);
+    # 2026-12-08: the mirror look by default (flip; 30.668951 / 0.925836 / 24.119028 before)
+    "ifacenet": {"psnr": 30.863844, "ssim": 0.928242, "psnr_hole": 24.313921},
     "ifacenet-fidelity": {"psnr": 31.317304, "ssim": 0.93741, "psnr_hole": 24.767381},
     "in2": {"psnr": 30.192704, "ssim": 0.928982, "psnr_hole": 23.642781},
     # lgface's weights of the refactor's commit (e587744) ship as lgface-fidelity; lgface was
@@ -29,9 +30,10 @@ BEFORE = {
     # (30.275992 / 0.917998 / 23.726069 before); later that day stage 6e trained 2,000 steps more
     # and its refiner behind it (30.172915 / 0.917316 / 23.622992 before), then 2,000 more again
     # (stage 6e3) with its refiner (30.217137 / 0.91762 / 23.667214 before), then stage 6e4 with its
-    # refiner (30.342047 / 0.918342 / 23.792124 before)
+    # refiner (30.342047 / 0.918342 / 23.792124 before); 2026-12-08: the mirror look by default
+    # (flip; 30.331933 / 0.918521 / 23.78201 before)
     "lgface-fidelity": {"psnr": 30.103236, "ssim": 0.924611, "psnr_hole": 23.553313},
-    "lgface": {"psnr": 30.331933, "ssim": 0.918521, "psnr_hole": 23.78201},
+    "lgface": {"psnr": 30.585957, "ssim": 0.92188, "psnr_hole": 24.036034},
     "cutface": {"psnr": 25.517691, "ssim": 0.879128, "psnr_hole": 18.967768},
 }
 #: SOCLNET was retrained since the refactor (stages 3-6, unveil/weights/soclnet.md): stage 6 is pinned

@@ -45,22 +45,22 @@ MAX_TONE_SHIFT = 24.0
 MIN_FACE = 24
 #: ``inpainter="auto"`` (the default): the inpainter for each kind of hole (:func:`occluder_kind`),
 #: chosen by measured realism and fidelity (docs/benchmarks.md). On face-mask holes (100 UTKFace
-#: test faces, 256 px) lgface (its realism fine-tune, stage 4, with its 256 px detail refiner) leads
-#: on LPIPS (0.121), detail ratio (0.67 of the truth's), LPIPS-VGG on the hole's box (0.351, 0.361
-#: without the refiner) and FD on the hole's boxes (16.2); identity distance 0.392, dlib finds a face
-#: on 98 %; PSNR 24.21 dB against its fidelity variant's 24.29 (``lgface-fidelity``, smoother,
-#: detail 0.14) and far above ifacenet (detail 0.09, LPIPS-VGG 0.437). Over the eyes (the
+#: test faces, 256 px, ``make bench``, 2026-12-08) lgface (stage 6e4 of its realism fine-tune, its
+#: 256 px detail refiner, the mirror look) leads on LPIPS (0.104), LPIPS-VGG on the hole's box
+#: (0.322) and PSNR (25.03 dB, its fidelity variant ``lgface-fidelity`` 24.63, smoother, detail
+#: 0.20); detail 0.86 of the truth's, identity distance 0.431, dlib finds a face on 100 %; ifacenet
+#: there: 23.57 dB, LPIPS-VGG 0.345, identity 0.457. Over the eyes (the
 #: sunglasses hole, ``--masks eyes``, ``make bench`` on 100 test faces) lgface (stage 6e4, trained
 #: on such holes too) paints eyelids and eyes where ifacenet (with its refiner) paints dark smudges:
-#: LPIPS 0.055 against 0.064, LPIPS-VGG box 0.260 against 0.280, identity distance 0.367 against
-#: 0.406, detail 1.05 against 0.68, dlib finds a face on 98 % against 96 %, PSNR 28.79 against
-#: 27.56 dB (ifacenet-fidelity: 0.101, 0.351, 0.414, 0.14, 94 %, 28.21; lgface stage 6f, before
+#: LPIPS 0.055 against 0.063, LPIPS-VGG box 0.255 against 0.277, identity distance 0.368 against
+#: 0.405, detail 0.95 against 0.64, dlib finds a face on 99 % against 96 %, PSNR 28.93 against
+#: 27.75 dB (ifacenet-fidelity: 0.101, 0.351, 0.414, 0.14, 94 %, 28.21; lgface stage 6f, before
 #: it: 0.064, 0.284, 0.397, 0.87, 97 %, 28.05). Other holes (hands, objects, hair; the NVIDIA bins
 #: as their proxy, 200 test faces) get the best-ranked model, ifacenet (its realism fine-tune and
-#: its 256 px refiner since 2026-12-07): it is nearer the person (identity distance 0.394 against
-#: lgface stage 6e4's 0.404) and the truth (PSNR 28.27 against 27.94 dB), and ahead on LPIPS-VGG
-#: box (0.209 against 0.235), LPIPS (0.099 against 0.109) and FD on the hole boxes (5.5 against
-#: 6.0); lgface paints more detail (0.88 against 0.67). Before the fine-tune
+#: its 256 px refiner since 2026-12-07; both with the mirror look since 2026-12-08): it is nearer
+#: the person (identity distance 0.390 against lgface stage 6e4's 0.401) and the truth (PSNR 28.46
+#: against 28.19 dB), and ahead on LPIPS-VGG box (0.205 against 0.228), LPIPS (0.096 against 0.105)
+#: and FD on the hole boxes (5.4 against 6.0); lgface paints more detail (0.81 against 0.63). Before the fine-tune
 #: (``ifacenet-fidelity``: 0.377, 28.88 dB, 0.237, 0.121, 9.8, 0.17) it was nearer still but a blur.
 AUTO = "auto"
 BY_KIND = {"lower face": "lgface", "eyes": "lgface"}

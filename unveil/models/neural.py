@@ -76,13 +76,21 @@ class NeuralInpainter(Inpainter):
     refiner_weight: str = ""
     refiner: torch.nn.Module | None = None
     _ort = _refiner_ort = None
+    #: ``flip``'s default (see ``__init__``), set per model where it was measured to help
+    flip_default: bool = False
+    flip: bool = False
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu",
-                 work_size: int | None = None, backend: str = "auto", refine: bool = True):
+                 work_size: int | None = None, backend: str = "auto", refine: bool = True,
+                 flip: bool | None = None):
         """``work_size``: shorter side the network works at (default: its training size; 0: the
         crop's own size). ``backend``: "torch", "onnx" (ONNX Runtime on the CPU) or "auto"
         (ONNX Runtime where it was measured faster, see :mod:`unveil.models.onnx_runtime`).
-        ``refine``: run the model's detail refiner after the upsampled fill, where it has one."""
+        ``refine``: run the model's detail refiner after the upsampled fill, where it has one.
+        ``flip``: the network fills the crop and its mirror image (one batch of both; the guide,
+        where there is one, mirrored with it) and the two fills are averaged, the mirror's flipped
+        back, before the refiner (default :attr:`flip_default`)."""
+        self.flip = self.flip_default if flip is None else bool(flip)
         path = weights_path(weights, self.weight_name, self.name, self.network_name)
         self.device = torch.device(device)
         net = self.network_name
@@ -209,9 +217,15 @@ class NeuralInpainter(Inpainter):
         return None
 
     def _net(self, x: torch.Tensor, m: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
-        """The network call, on the chosen backend."""
+        """The network call, on the chosen backend (with :attr:`flip`, on the batch and its mirror
+        image at once, the two fills averaged)."""
         inputs = (x, m) if guide is None else (x, m, guide)
-        return self.model(*inputs) if self._ort is None else self._ort.run_torch(*inputs)
+        if not self.flip:
+            return self.model(*inputs) if self._ort is None else self._ort.run_torch(*inputs)
+        n = x.shape[0]
+        both = tuple(torch.cat([t, t.flip(3)]) for t in inputs)
+        y = self.model(*both) if self._ort is None else self._ort.run_torch(*both)
+        return 0.5 * (y[:n] + y[n:].flip(3))
 
     def _forward(self, x: torch.Tensor, m: torch.Tensor, size: tuple[int, int],
                  guide: torch.Tensor | None = None) -> torch.Tensor:
