@@ -28,7 +28,6 @@ def test_an_untrained_refiner_returns_its_input_and_only_ever_changes_the_hole(c
     assert torch.equal(out * (1 - m), y * (1 - m)) and (out - y).abs().amax() > 0.01
 
 
-
 def test_a_refiner_widened_from_shipped_weights_computes_what_they_did_and_its_new_channels_learn():
     """init_from into a wider refiner (model.width 64 from the shipped 32): the same output, and one
     gradient step reaches the new channels (their inputs were copied in, not left at zero)."""
@@ -51,6 +50,7 @@ def test_a_refiner_widened_from_shipped_weights_computes_what_they_did_and_its_n
     out.square().sum().backward()
     g = wide.up[0].weight.grad  # the convolution reading the body's channels
     assert g[:, 32:].abs().sum() > 0  # the new channels carry a signal to the output
+
 
 def test_detail_energy_loss_is_zero_on_the_truth_and_the_checkerboard_amplitude_on_a_flat_fill():
     a = 0.1
