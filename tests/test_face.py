@@ -139,6 +139,27 @@ def test_paste_back_changes_only_the_face_region(det, astronaut):
     assert changed[centre[1], centre[0]]
 
 
+def test_a_fill_pasted_onto_a_small_face_is_shrunk_by_area_not_sampled():
+    """A crop eight times the size of its face in the photo: a fill of fine stripes comes back as
+    their mean, not as whichever stripe the warp happened to sample (speckle)."""
+    from unveil.face import AlignedFace
+
+    photo = np.full((64, 64, 3), 90, np.uint8)
+    photo[:, ::2] = 30  # the photo's own fine detail, left and right of the hole
+    m = np.array([[8.0, 0.0, -64.0], [0.0, 8.0, -64.0]])  # photo (8..40) -> crop (0..256)
+    crop = cv2.warpAffine(photo, m, (256, 256), flags=cv2.INTER_NEAREST)
+    al = AlignedFace(crop, m, np.ones((256, 256), bool))
+    hole = np.zeros((256, 256), bool)
+    hole[64:192, 96:160] = True
+    fill = crop.copy()
+    fill[hole] = 0
+    fill[hole & (np.arange(256)[None, :] % 2 == 0)] = 250  # stripes one crop pixel wide
+    out = paste_back(photo, fill, al, region=hole)
+    inside = out[18:30, 22:26]  # the photo pixels the hole covers in full
+    assert np.abs(inside.astype(int) - 125).max() <= 3, np.unique(inside)
+    assert np.array_equal(out[18:30, 8:16], photo[18:30, 8:16])  # beyond the blend, untouched
+
+
 def test_face_near_the_border_aligns(det, astronaut):
     f = det.detect_one(astronaut)
     shifted = astronaut[60:, 150:]  # face close to the top-left corner

@@ -305,6 +305,23 @@ def test_high_resolution_photo_runs_on_crops_only():
     assert 0.005 < res.mask.mean() < 0.1
 
 
+def test_a_small_face_is_restored_and_one_under_the_limit_is_reported(demo, monkeypatch):
+    import unveil.pipeline as pipeline
+
+    _, masked, occ = demo
+    small = cv2.resize(masked, None, fx=0.2, fy=0.2, interpolation=cv2.INTER_AREA)
+    drawn = cv2.resize(occ.astype(np.uint8), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+    restorer = Restorer(segmenter="soclnet", inpainter="ifacenet")
+    res = restorer.restore(small)
+    [face] = res.faces
+    assert 16 <= face.box[2] - face.box[0] < 24, face.box  # a face the old 24 px limit left
+    assert face.restored and (drawn & ~res.mask).sum() <= 0.05 * drawn.sum()
+    monkeypatch.setattr(pipeline, "MIN_FACE", 24)
+    res = restorer.restore(small)
+    assert not res.faces[0].restored and "smaller than 24 px" in res.faces[0].note
+    assert np.array_equal(res.image, small) and not res.mask.any()
+
+
 def test_face_selection(demo):
     _, masked, _ = demo
     small = cv2.resize(masked, (256, 256), interpolation=cv2.INTER_AREA)

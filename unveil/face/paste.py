@@ -13,6 +13,9 @@ import numpy as np
 from unveil.face.align import AlignedFace, crop_corners
 
 FEATHER = 0.04  # fraction of the crop side
+#: a crop mapped back at more than this many crop pixels per photo pixel (a face smaller in the
+#: photo than in its crop) is first shrunk to its size in the photo by area averaging
+SHRINK_FIRST = 1.25
 
 
 def blend_weight(size: int, region: np.ndarray | None = None, feather: float = FEATHER,
@@ -51,6 +54,18 @@ def warp_to_window(crop_array: np.ndarray, aligned: AlignedFace, window: tuple[i
     x0, y0, x1, y1 = window
     inv = aligned.inverse.copy()
     inv[:, 2] -= (x0, y0)  # into the window's coordinates
+    if interp == cv2.INTER_AREA and aligned.scale > SHRINK_FIRST:
+        # warpAffine samples the crop (its INTER_AREA is bilinear): shrunk several times over, a
+        # restored crop's fine detail would come back as speckle, so it is shrunk by area first
+        h, w = crop_array.shape[:2]
+        sw, sh = max(1, round(w / aligned.scale)), max(1, round(h / aligned.scale))
+        kx, ky = w / sw, h / sh
+        crop_array = cv2.resize(crop_array, (sw, sh), interpolation=cv2.INTER_AREA)
+        # pixel (x, y) of the shrunk crop is pixel (kx x + (kx - 1) / 2, ky y + (ky - 1) / 2) of the crop
+        inv[:, 2] += inv[:, 0] * (kx - 1) / 2 + inv[:, 1] * (ky - 1) / 2
+        inv[:, 0] *= kx
+        inv[:, 1] *= ky
+        interp = cv2.INTER_LINEAR
     return cv2.warpAffine(crop_array, inv, (x1 - x0, y1 - y0), flags=interp, borderMode=border,
                           borderValue=0)
 
@@ -68,8 +83,16 @@ def paste_window(image: np.ndarray, crop: np.ndarray, aligned: AlignedFace, wind
     array of the window's size: only the window is read and computed, never the whole photo."""
     x0, y0, x1, y1 = window
     weight = blend_weight(aligned.size, region, feather, aligned.valid)
-    interp = cv2.INTER_CUBIC if aligned.scale < 1 else cv2.INTER_AREA
-    back = warp_to_window(crop, aligned, window, interp, cv2.BORDER_REPLICATE)
+    if aligned.scale < 1:
+        back = warp_to_window(crop, aligned, window, cv2.INTER_CUBIC, cv2.BORDER_REPLICATE)
+    else:
+        back = warp_to_window(crop, aligned, window, cv2.INTER_AREA, cv2.BORDER_REPLICATE)
+        if aligned.scale > SHRINK_FIRST and region is not None:
+            # the area-shrunk crop where it was filled; around that, the photo's own pixels come
+            # back as sampled (shrunk, they would blur the photo in the blend's band)
+            mix = warp_to_window(region.astype(np.float32), aligned, window)[..., None]
+            sharp = warp_to_window(crop, aligned, window, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
+            back = sharp + mix * (back.astype(np.float32) - sharp)
     wgt = warp_to_window(weight, aligned, window)[..., None]
     out = image[y0:y1, x0:x1].copy()
     win = out.astype(np.float32)
