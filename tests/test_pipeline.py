@@ -173,6 +173,42 @@ def test_loop_traces_keep_thin_lines_beside_the_hole_only():
     assert not loop_traces(crop, np.zeros((256, 256), bool)).any()
 
 
+def test_a_strap_that_runs_past_the_wide_crop_is_followed_from_its_edge():
+    """An N95's head strap leaves the wide crop where the wide hole reaches that crop's edge: it
+    is followed on in a wider crop; a line as bright that does not run on from the hole is not."""
+    from unveil.face import TEMPLATE, WIDE_TEMPLATE, align_face, image_window
+    from unveil.face.paste import mask_to_window
+
+    rng = np.random.default_rng(0)
+    img = np.clip(120 + rng.normal(0, 3, (600, 600, 3)), 0, 255).astype(np.uint8)
+    kps5 = TEMPLATE * 200 + 200  # a face crop over (200..400)
+    body, strap, other = (np.zeros((600, 600), np.uint8) for _ in range(3))
+    cv2.rectangle(body, (250, 300), (350, 380), 1, -1)
+    cv2.line(strap, (350, 330), (530, 306), 1, 2)
+    cv2.line(other, (480, 230), (580, 215), 1, 2)
+    img[(strap | other) > 0] = 235
+    img[body > 0] = (90, 140, 200)
+    alw = align_face(img, kps5, 256, WIDE_TEMPLATE)
+    win = image_window(img.shape, alw)
+    in_wide = np.zeros((600, 600), bool)
+    in_wide[win[1]:win[3], win[0]:win[2]] = mask_to_window(np.ones((256, 256), bool), alw, win)
+    # the wide hole: the body and the strap as far as the wide crop reaches
+    hole_w = cv2.warpAffine(cv2.dilate(body | strap, np.ones((5, 5), np.uint8)).astype(np.float32),
+                            alw.matrix, (256, 256)) >= 0.5
+    r = Restorer(segmenter=None, inpainter="telea")
+    (x0, y0, x1, y1), lines = r.loops_beyond(img, kps5, alw, hole_w)
+    got = np.zeros((600, 600), bool)
+    got[y0:y1, x0:x1] = lines
+    beyond = (strap > 0) & ~in_wide
+    assert beyond.sum() > 200 and got[beyond].mean() > 0.8, got[beyond].mean()
+    deep_inside = cv2.erode(in_wide.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # the wide crop's own
+    assert not got[other > 0].any() and not got[deep_inside].any()
+    # a wide hole that stops short of the wide crop's edge has nothing to follow there
+    inner = cv2.warpAffine(cv2.dilate(body, np.ones((5, 5), np.uint8)).astype(np.float32),
+                           alw.matrix, (256, 256)) >= 0.5
+    assert r.loops_beyond(img, kps5, alw, inner) is None
+
+
 def test_the_fill_beyond_the_face_crop_is_the_option_s_inpainter():
     """``RestoreOptions.beyond`` picks what fills beyond the face crop: another inpainter changes
     pixels there and nowhere on the face crop's fully pasted square; a name that is no inpainter

@@ -84,6 +84,9 @@ def by_kind_text(article: str = "") -> str:
 #: (16.44 / 15.94 dB against 16.32 / 16.01) with a little more detail, and continued hair past a
 #: loop where the membrane smeared a grey blot (docs/coverage.md)
 BEYOND = "ifacenet-fidelity"
+#: the wider crop in which the thin lines that leave the wide crop are followed (:meth:`Restorer.loops_beyond`)
+LOOP_SCALE, LOOP_LIFT = 0.45, 0.04
+LOOP_TEMPLATE = 0.5 + (TEMPLATE - 0.5) * LOOP_SCALE - np.array([0.0, LOOP_LIFT])
 #: the wide crop keeps pixels down to this share of the threshold when connected to the hole
 WIDE_LOW = 0.6
 
@@ -113,7 +116,8 @@ class RestoreOptions:
     #: (:func:`complete_occluder`)
     complete: bool = True
     #: follow the thin lines that leave the wide crop's hole sideways (ear loops and straps the
-    #: segmenter missed) and fill them too (:func:`loop_traces`)
+    #: segmenter missed) and fill them too (:func:`loop_traces`), on past the wide crop's edge
+    #: too (:meth:`Restorer.loops_beyond`)
     loops: bool = True
     identity: bool = False  #: dlib identity distance input vs output (about 0.4 s per face)
     #: the identity distance is only measured when at most this share of the face crop is hidden
@@ -373,6 +377,28 @@ class Restorer:
             found |= loop_traces(alw.crop, found, alw.valid)
         return alw, found
 
+    def loops_beyond(self, image: np.ndarray, kps5: np.ndarray, alw: AlignedFace, hole_w: np.ndarray,
+                     options: RestoreOptions | None = None) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """(window, bool mask of the photo's window): the thin lines that run on from the wide
+        hole ``hole_w`` past the wide crop ``alw`` (an N95's head straps, a loop round an ear at the
+        wide crop's edge), followed by :func:`loop_traces` on a wider crop (:data:`LOOP_TEMPLATE`, at
+        twice the working size so a line keeps its width); None when there are none."""
+        o = options or self.options
+        wider = align_face(image, kps5, 2 * o.work_size, LOOP_TEMPLATE)
+        hole = alw.mask_onto(hole_w & alw.valid, wider)
+        if not hole.any():
+            return None
+        inside = alw.mask_onto(alw.valid, wider)
+        # a line is followed on only from where the wide hole meets the wide crop's edge
+        ends = hole & ~(cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=4) > 0)
+        if not ends.any():
+            return None
+        traces = loop_traces(wider.crop, hole, wider.valid, ends) & ~inside & wider.valid
+        if not traces.any():
+            return None
+        win = image_window(image.shape, wider)
+        return None if win is None else (win, mask_to_window(traces, wider, win))
+
     def analyze(self, image: np.ndarray, faces=None) -> tuple[list[Face], list[FaceCrop]]:
         """Detect faces and find each selected face's occluder without inpainting (the web page's
         first step). Returns (all faces, crops of the selected faces)."""
@@ -499,6 +525,11 @@ class Restorer:
             full[y0:y1, x0:x1] |= hole_img & replaced_in_full(al, win, hole, SEAM)
             if wide is not None and wide[1].any():
                 self._fill_beyond(out, filled, need, full, f.kps5, al, *wide, opts, user=user)
+                if user is None and opts.loops:
+                    more = self.loops_beyond(image, f.kps5, *wide, opts)
+                    if more is not None:  # thin lines: filled in place below, with what the blends left
+                        (a0, b0, a1, b1), lines = more
+                        need[b0:b1, a0:a1] |= lines
             if user is None:
                 left = need & ~full
                 if left.any():  # e.g. an occluder at the photo's border, where the blend fades
@@ -669,7 +700,8 @@ LOOP_ELONGATION = 3.0
 LOOP_SLOPE = 1.4
 
 
-def loop_traces(crop: np.ndarray, hole: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+def loop_traces(crop: np.ndarray, hole: np.ndarray, valid: np.ndarray | None = None,
+                ends: np.ndarray | None = None) -> np.ndarray:
     """bool: the thin lines that leave ``hole`` sideways in ``crop``: a face mask's ear loops and
     straps the segmenter missed (a white loop on a light background or on skin comes out of SOCLNET
     at a probability near zero, and the paste-back then leaves its stubs beside the cheeks).
@@ -680,7 +712,8 @@ def loop_traces(crop: np.ndarray, hole: np.ndarray, valid: np.ndarray | None = N
     outside its width, where the ears are, not the brows), reaches out of it, is thin
     (:data:`LOOP_WIDTH`) and heads sideways (:data:`LOOP_SLOPE`). ``valid``: the crop's pixels
     that lie in the photo; a line is looked for only a top-hat's width inside them (the photo's
-    edge is not a line). The lines come back grown by 2 px (their soft edges)."""
+    edge is not a line). ``ends``: only lines that touch these pixels of the hole are followed
+    (default: the whole hole). The lines come back grown by 2 px (their soft edges)."""
     n = hole.shape[0]
     out = np.zeros(hole.shape, bool)
     ys, xs = np.nonzero(hole)
@@ -699,7 +732,7 @@ def loop_traces(crop: np.ndarray, hole: np.ndarray, valid: np.ndarray | None = N
     zone = (beside | past) & (yy <= ys.max()) & (dist <= LOOP_REACH * n) & ~hole
     if valid is not None:
         zone &= cv2.erode(valid.astype(np.uint8), kernel, iterations=2) > 0
-    touch = grow(hole, 2) & ~hole
+    touch = grow(hole if ends is None else ends, 2) & ~hole
     for op in (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
         cand = (cv2.morphologyEx(grey, op, kernel) >= LOOP_LOW) & zone
         if not (cand & touch).any():
