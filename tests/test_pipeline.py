@@ -173,6 +173,33 @@ def test_loop_traces_keep_thin_lines_beside_the_hole_only():
     assert not loop_traces(crop, np.zeros((256, 256), bool)).any()
 
 
+def test_a_loop_found_apart_from_the_hole_joins_it_and_other_finds_do_not():
+    """The segmenter finds a loop round the ear of a turned face but not where it leaves the mask:
+    found near the hole, beside it, below the eyes and long, it joins the hole by a band; a round
+    patch as near, a loop as long but far off, one above the eyes, one found only weakly and a
+    collar under the hole do not."""
+    from unveil.pipeline import near_finds
+
+    found = np.zeros((256, 256), bool)
+    found[130:220, 80:176] = True  # the hole on the wide crop
+    prob = np.zeros((256, 256), np.float32)
+    shapes = np.zeros((256, 256), np.uint8)
+    cv2.line(shapes, (70, 140), (40, 200), 1, 9)  # a loop 10 px off the hole's left side
+    cv2.circle(shapes, (196, 170), 9, 2, -1)  # a round patch as near, on the right
+    cv2.line(shapes, (240, 140), (250, 200), 3, 9)  # a loop far off
+    cv2.line(shapes, (60, 40), (30, 70), 4, 9)  # above the eyes
+    cv2.line(shapes, (186, 200), (215, 250), 5, 9)  # near, long, but found only at 0.4
+    cv2.line(shapes, (100, 232), (156, 236), 6, 9)  # a collar under the hole's middle
+    prob[shapes > 0] = 0.9
+    prob[shapes == 5] = 0.4
+    _, labels = cv2.connectedComponents((shapes > 0).astype(np.uint8), connectivity=8)
+    got = near_finds(labels, found, prob, 6)
+    assert got[shapes == 1].all() and got[136:146, 76:80].all()  # the loop, and the band to the hole
+    for k in (2, 3, 4, 5, 6):
+        assert not got[shapes == k].any(), k
+    assert not near_finds(labels, np.zeros((256, 256), bool), prob, 6).any()
+
+
 def test_a_strap_that_runs_past_the_wide_crop_is_followed_from_its_edge():
     """An N95's head strap leaves the wide crop where the wide hole reaches that crop's edge: it
     is followed on in a wider crop; a line as bright that does not run on from the hole is not."""

@@ -79,9 +79,9 @@ def remove_cmd(
                               "(chin, neck, ears) and fill what lies beyond the face crop."),
     complete: bool = typer.Option(True, "--complete/--no-complete", help="Complete a lower-face occluder "
                                   "found in part (a printed mask) by its colours (GrabCut)."),
-    loops: bool = typer.Option(True, "--loops/--no-loops", help="Follow thin lines (ear loops, straps) out of "
-                               "the occluder found on the wide crop, and on past that crop's edge, and "
-                               "fill them too."),
+    loops: bool = typer.Option(True, "--loops/--no-loops", help="Follow ear loops and straps out of the "
+                               "occluder found on the wide crop (thin lines, and loops found apart "
+                               "from it), on past that crop's edge too, and fill them."),
     save_masks: bool = typer.Option(False, "--save-masks", help="Also write NAME.mask.png (filled pixels)."),
     report: bool = typer.Option(False, "--report", help="Also write NAME.json (per-face report)."),
     identity: bool = typer.Option(False, "--identity", help="Identity distance input vs output per face "

@@ -117,7 +117,8 @@ class RestoreOptions:
     complete: bool = True
     #: follow the thin lines that leave the wide crop's hole sideways (ear loops and straps the
     #: segmenter missed) and fill them too (:func:`loop_traces`), on past the wide crop's edge
-    #: too (:meth:`Restorer.loops_beyond`)
+    #: too (:meth:`Restorer.loops_beyond`), and join the loops found apart from the hole
+    #: (:func:`near_finds`)
     loops: bool = True
     identity: bool = False  #: dlib identity distance input vs output (about 0.4 s per face)
     #: the identity distance is only measured when at most this share of the face crop is hidden
@@ -359,7 +360,8 @@ class Restorer:
                   options: RestoreOptions | None = None, smooth=None) -> tuple[AlignedFace, np.ndarray]:
         """(wide alignment, bool hole in the wide crop): the occluder segmented on the wide crop,
         only the parts connected to the face crop's ``hole`` (so nothing new is found on a face
-        that had no occluder), with that hole itself included."""
+        that had no occluder), with that hole itself included; with ``loops``, also the loops
+        found apart from it (:func:`near_finds`) and the thin lines leaving it (:func:`loop_traces`)."""
         o = options or self.options
         alw = align_face(image, kps5, o.work_size, WIDE_TEMPLATE)
         prob = self.segmenter.segment_fine(alw.crop)  # loops: a second look at twice the resolution
@@ -373,7 +375,8 @@ class Restorer:
         _, labels = cv2.connectedComponents(both.astype(np.uint8), connectivity=8)
         keep = np.unique(labels[tight])
         found = np.isin(labels, keep[keep > 0])
-        if o.loops:
+        if o.loops and found.any():
+            found |= near_finds(labels, found, prob, o.dilate) & alw.valid
             found |= loop_traces(alw.crop, found, alw.valid)
         return alw, found
 
@@ -750,6 +753,51 @@ def loop_traces(crop: np.ndarray, hole: np.ndarray, valid: np.ndarray | None = N
                 continue  # a blob, or a line along the face (its contour, an ear's rim), not away from it
             out |= part
     return grow(out, max(1, int(round(2 * s))))
+
+
+#: :func:`near_finds`: a part of the occluder the wide crop's segmenter found apart from the hole
+#: joins it when it lies at most ``NEAR_GAP`` of the crop's side from it, below the eyes, is
+#: beside it (not under its middle 60 %), found with a probability of at least ``NEAR_SURE``
+#: somewhere, and is at least ``NEAR_ELONGATION`` times as long as it is wide (a loop round an
+#: ear, not a collar under the chin or a hand beside the face)
+NEAR_GAP = 0.06
+NEAR_SURE = 0.5
+NEAR_ELONGATION = 2.0
+
+
+def near_finds(labels: np.ndarray, found: np.ndarray, prob: np.ndarray, dilate: int) -> np.ndarray:
+    """bool: the parts of ``labels`` (connected regions of the wide crop's found occluder, grown by
+    ``dilate``) that are not in ``found`` but lie near it as a loop does (:data:`NEAR_GAP`), each
+    joined to ``found`` by a straight band as wide as the growth. A loop round the ear of a turned
+    face often leaves the mask where the segmenter is unsure, so what it found of the loop is not
+    connected to the hole and was dropped (the loop then stayed in the photo)."""
+    n = found.shape[0]
+    eye_y = WIDE_TEMPLATE[0, 1] * n
+    dist = cv2.distanceTransform((~found).astype(np.uint8), cv2.DIST_L2, 5)
+    out = np.zeros_like(found)
+    fy, fx = np.nonzero(found)
+    if not len(fy):
+        return out
+    left, right = fx.min(), fx.max()
+    inset = 0.2 * (right - left)
+    for lab in np.unique(labels[~found]):
+        if lab == 0:
+            continue
+        part = labels == lab
+        py, px = np.nonzero(part)
+        if (len(py) < 10 or dist[part].min() > NEAR_GAP * n or prob[part].max() < NEAR_SURE
+                or py.mean() < eye_y or left + inset <= px.mean() <= right - inset):
+            continue  # not near, not sure, above the eyes, or under the hole (a collar), not beside it
+        evals = np.linalg.eigvalsh(np.cov(np.stack([px, py]).astype(np.float64)))
+        if evals[1] < NEAR_ELONGATION ** 2 * max(evals[0], 0.25):
+            continue
+        out |= part
+        k = int(np.argmin(dist[part]))
+        j = int(np.argmin((fy - py[k]) ** 2 + (fx - px[k]) ** 2))
+        band = np.zeros(found.shape, np.uint8)
+        cv2.line(band, (int(px[k]), int(py[k])), (int(fx[j]), int(fy[j])), 1, 2 * dilate + 1)
+        out |= band > 0
+    return out
 
 
 def grow(mask: np.ndarray, px: int) -> np.ndarray:
