@@ -33,6 +33,7 @@ import numpy as np
 from unveil.errors import UnveilError
 from unveil.face import (TEMPLATE, WIDE_TEMPLATE, AlignedFace, Face, align_face, get_detector, image_window,
                          mask_to_window, paste_window, replaced_in_full)
+from unveil.face.align import framed_template
 
 #: Width of the outward blend at the hole's edge, as a share of the crop side (3 px at 256): the
 #: hole itself is replaced in full, :func:`match_border` has already made the fill meet the photo.
@@ -86,7 +87,7 @@ def by_kind_text(article: str = "") -> str:
 BEYOND = "ifacenet-fidelity"
 #: the wider crop in which the thin lines that leave the wide crop are followed (:meth:`Restorer.loops_beyond`)
 LOOP_SCALE, LOOP_LIFT = 0.45, 0.04
-LOOP_TEMPLATE = 0.5 + (TEMPLATE - 0.5) * LOOP_SCALE - np.array([0.0, LOOP_LIFT])
+LOOP_TEMPLATE = framed_template(LOOP_SCALE, LOOP_LIFT)
 #: the wide crop keeps pixels down to this share of the threshold when connected to the hole
 WIDE_LOW = 0.6
 
@@ -703,6 +704,26 @@ LOOP_ELONGATION = 3.0
 LOOP_SLOPE = 1.4
 
 
+#: "beside" the hole (:func:`loop_traces`, :func:`near_finds`): left or right of the middle of its
+#: width, this share of the width in from either side
+BESIDE = 0.2
+
+
+def beside_columns(hole: np.ndarray) -> tuple[float, float]:
+    """(x, x): a column left of the first or right of the second lies beside ``hole``'s middle
+    (:data:`BESIDE`); ``hole`` must not be empty."""
+    xs = np.nonzero(hole.any(0))[0]
+    inset = BESIDE * (xs[-1] - xs[0])
+    return xs[0] + inset, xs[-1] - inset
+
+
+def line_shape(ys: np.ndarray, xs: np.ndarray) -> tuple[float, np.ndarray]:
+    """(elongation, direction) of a set of pixels: the ratio of the variances along and across
+    its main axis (across at least a quarter pixel squared) and that axis as a unit (x, y)."""
+    evals, evecs = np.linalg.eigh(np.cov(np.stack([xs, ys]).astype(np.float64)))
+    return float(evals[1] / max(evals[0], 0.25)), evecs[:, 1]
+
+
 def loop_traces(crop: np.ndarray, hole: np.ndarray, valid: np.ndarray | None = None,
                 ends: np.ndarray | None = None) -> np.ndarray:
     """bool: the thin lines that leave ``hole`` sideways in ``crop``: a face mask's ear loops and
@@ -727,10 +748,10 @@ def loop_traces(crop: np.ndarray, hole: np.ndarray, valid: np.ndarray | None = N
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY).astype(np.float32)
     left, right = xs.min(), xs.max()
-    inset = 0.2 * (right - left)
+    inner_left, inner_right = beside_columns(hole)
     yy, xx = np.mgrid[0:hole.shape[0], 0:hole.shape[1]]
     dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
-    beside = ((xx < left + inset) | (xx > right - inset)) & (yy >= ys.min())
+    beside = ((xx < inner_left) | (xx > inner_right)) & (yy >= ys.min())
     past = ((xx < left) | (xx > right)) & (yy >= ys.min() - 0.1 * n)
     zone = (beside | past) & (yy <= ys.max()) & (dist <= LOOP_REACH * n) & ~hole
     if valid is not None:
@@ -746,10 +767,8 @@ def loop_traces(crop: np.ndarray, hole: np.ndarray, valid: np.ndarray | None = N
             reach = float(dist[part].max())
             if reach < LOOP_MIN_REACH * s or stats[lab, cv2.CC_STAT_AREA] > LOOP_WIDTH * reach:
                 continue
-            py, px = np.nonzero(part)
-            evals, evecs = np.linalg.eigh(np.cov(np.stack([px, py]).astype(np.float64)))
-            along = evecs[:, 1]  # the line's direction
-            if evals[1] < LOOP_ELONGATION ** 2 * max(evals[0], 0.25) or abs(along[1]) > LOOP_SLOPE * abs(along[0]):
+            elongation, along = line_shape(*np.nonzero(part))
+            if elongation < LOOP_ELONGATION ** 2 or abs(along[1]) > LOOP_SLOPE * abs(along[0]):
                 continue  # a blob, or a line along the face (its contour, an ear's rim), not away from it
             out |= part
     return grow(out, max(1, int(round(2 * s))))
@@ -778,18 +797,16 @@ def near_finds(labels: np.ndarray, found: np.ndarray, prob: np.ndarray, dilate: 
     fy, fx = np.nonzero(found)
     if not len(fy):
         return out
-    left, right = fx.min(), fx.max()
-    inset = 0.2 * (right - left)
+    inner_left, inner_right = beside_columns(found)
     for lab in np.unique(labels[~found]):
         if lab == 0:
             continue
         part = labels == lab
         py, px = np.nonzero(part)
         if (len(py) < 10 or dist[part].min() > NEAR_GAP * n or prob[part].max() < NEAR_SURE
-                or py.mean() < eye_y or left + inset <= px.mean() <= right - inset):
+                or py.mean() < eye_y or inner_left <= px.mean() <= inner_right):
             continue  # not near, not sure, above the eyes, or under the hole (a collar), not beside it
-        evals = np.linalg.eigvalsh(np.cov(np.stack([px, py]).astype(np.float64)))
-        if evals[1] < NEAR_ELONGATION ** 2 * max(evals[0], 0.25):
+        if line_shape(py, px)[0] < NEAR_ELONGATION ** 2:
             continue
         out |= part
         k = int(np.argmin(dist[part]))

@@ -18,11 +18,17 @@ TEMPLATE = np.array([[0.3065, 0.2910], [0.6935, 0.2910], [0.5000, 0.5446],
                      [0.3341, 0.6937], [0.6659, 0.6937]])
 
 
+def framed_template(scale: float, lift: float) -> np.ndarray:
+    """:data:`TEMPLATE` for a wider framing: the face at ``scale`` of its size in the crop, about
+    the crop's centre, moved up by ``lift`` of the side."""
+    return 0.5 + (TEMPLATE - 0.5) * scale - np.array([0.0, lift])
+
+
 #: The wide crop's framing: the face at 0.7 of its size in the crop, moved up by 8 % of the side,
 #: so chin, jaw, neck and ears are in view. The pipeline segments occluders there too, so the
 #: part of a face mask below the (tight) crop's edge is found and filled.
 WIDE_SCALE, WIDE_LIFT = 0.7, 0.08
-WIDE_TEMPLATE = 0.5 + (TEMPLATE - 0.5) * WIDE_SCALE - np.array([0.0, WIDE_LIFT])
+WIDE_TEMPLATE = framed_template(WIDE_SCALE, WIDE_LIFT)
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2x3 matrix of the least-squares similarity (rotation, uniform scale, translation; no
