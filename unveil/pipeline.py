@@ -388,6 +388,11 @@ class Restorer:
         wide crop's edge), followed by :func:`loop_traces` on a wider crop (:data:`LOOP_TEMPLATE`, at
         twice the working size so a line keeps its width); None when there are none."""
         o = options or self.options
+        # most holes stay clear of the wide crop's edge: then there is nothing to follow past it
+        # (a margin wider than the one ``ends`` takes below, in the wide crop's pixels)
+        valid = np.pad(alw.valid, 1).astype(np.uint8)
+        if not (hole_w & ~(cv2.erode(valid, np.ones((3, 3), np.uint8), iterations=6)[1:-1, 1:-1] > 0)).any():
+            return None
         wider = align_face(image, kps5, 2 * o.work_size, LOOP_TEMPLATE)
         hole = alw.mask_onto(hole_w & alw.valid, wider)
         if not hole.any():
