@@ -358,7 +358,7 @@ def eval_coverage_cmd(
     wide: bool = typer.Option(True, "--wide/--no-wide", help="The pipeline's wide crop (see `remove --help`)."),
     complete: bool = typer.Option(True, "--complete/--no-complete", help="The colour completion of a mask "
                                   "found in part (see `remove --help`)."),
-    loops: bool = typer.Option(True, "--loops/--no-loops", help="Follow thin lines (ear loops) out of the "
+    loops: bool = typer.Option(True, "--loops/--no-loops", help="Follow ear loops and straps out of the "
                                "wide crop's hole (see `remove --help`)."),
     beyond: str = typer.Option("", "--beyond", help="Inpainter of what lies beyond the face crop (default: "
                                "the pipeline's)."),
